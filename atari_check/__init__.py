@@ -1,0 +1,1 @@
+"""Section 6 harness: A2C, soft Q-learning as PG, DQN backups on Atari and gymnasium."""

@@ -1,0 +1,1 @@
+"""Symbolic and numeric checks of every claim of the paper (see README)."""

@@ -1,0 +1,28 @@
+"""Shared pytest configuration: hypothesis profiles and float64 defaults.
+
+Profiles (select with the environment variable EQUIV_HYPOTHESIS_PROFILE):
+  ci        default; derandomized (same examples every run), 60 examples per property
+  dev       random examples, 100 per property, prints statistics-friendly output
+  thorough  random examples, 1000 per property (the long tier; see README)
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from hypothesis import HealthCheck, settings
+
+_COMMON = dict(
+    deadline=None,  # float64 linear algebra timing varies; correctness is what is tested
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("ci", max_examples=60, derandomize=True, print_blob=True, **_COMMON)
+settings.register_profile("dev", max_examples=100, **_COMMON)
+settings.register_profile("thorough", max_examples=1000, **_COMMON)
+settings.load_profile(os.environ.get("EQUIV_HYPOTHESIS_PROFILE", "ci"))
+
+torch.set_default_dtype(torch.float64)
+# Deterministic CPU results for the same seed (and no surprise thread oversubscription under xdist).
+torch.use_deterministic_algorithms(True)
+torch.set_num_threads(1)
