@@ -20,7 +20,13 @@ import math
 
 import torch
 
-from ._checks import check_distribution, check_float_tensor, check_same_dtype, check_tau
+from ._checks import (
+    check_distribution,
+    check_float_tensor,
+    check_same_dtype,
+    check_tau,
+    validation_enabled,
+)
 
 __all__ = [
     "log_reference",
@@ -111,15 +117,16 @@ def kl_divergence(log_policy: torch.Tensor, ref_policy: torch.Tensor | None = No
     if log_policy.dim() < 1:
         raise ValueError(f"log_policy must have an action axis, got shape {tuple(log_policy.shape)}")
     lp = log_policy.detach()
-    if bool(torch.isnan(lp).any()) or bool((lp == float("inf")).any()):
-        raise ValueError("log_policy must not contain NaN or +inf")
+    bad = torch.isnan(lp) | (lp == float("inf"))
+    if validation_enabled() and bool(bad.any()):
+        raise ValueError(f"log_policy must not contain NaN or +inf; found values such as {lp[bad][:4].tolist()}")
     log_ref = log_reference(ref_policy, log_policy, like_name="log_policy")
     support = torch.isfinite(log_policy)
     # Differences taken only on π's support so that no NaN appears in the
     # forward pass or in gradients (0·(−inf) never gets evaluated).
-    diff = torch.where(support, log_policy - log_ref, torch.zeros((), dtype=log_policy.dtype))
-    policy = torch.where(support, log_policy, torch.zeros((), dtype=log_policy.dtype)).exp()
-    policy = torch.where(support, policy, torch.zeros((), dtype=log_policy.dtype))
+    zero = torch.zeros((), dtype=log_policy.dtype, device=log_policy.device)
+    diff = torch.where(support, log_policy - log_ref, zero)
+    policy = torch.where(support, torch.where(support, log_policy, zero).exp(), zero)
     return (policy * diff).sum(-1)
 
 
@@ -129,6 +136,8 @@ def entropy(log_policy: torch.Tensor) -> torch.Tensor:
     With π̄ uniform over A actions, KL(s) = log A − S[π(·|s)]: the entropy
     bonus and the KL penalty differ by the constant τ log A (§6.2).
     """
+    if not isinstance(log_policy, torch.Tensor) or log_policy.dim() < 1:
+        raise ValueError(f"log_policy must be a torch.Tensor with an action axis, got {log_policy!r:.80}")
     uniform = torch.full(
         log_policy.shape[-1:], 1.0 / log_policy.shape[-1], dtype=log_policy.dtype,
         device=log_policy.device,
@@ -193,12 +202,14 @@ def regularized_expectation(
     """
     q = _check_q(q)
     tau = check_tau(tau)
+    if not isinstance(log_policy, torch.Tensor):
+        raise ValueError(f"log_policy must be a torch.Tensor, got {type(log_policy).__name__}: {log_policy!r:.80}")
     check_same_dtype("q", q, log_policy=log_policy)
     if log_policy.shape != q.shape:
         raise ValueError(
             f"log_policy has shape {tuple(log_policy.shape)} but q has shape {tuple(q.shape)}"
         )
     support = torch.isfinite(log_policy)
-    policy = torch.where(support, log_policy, torch.zeros((), dtype=q.dtype)).exp()
-    policy = torch.where(support, policy, torch.zeros((), dtype=q.dtype))
+    zero = torch.zeros((), dtype=q.dtype, device=q.device)
+    policy = torch.where(support, torch.where(support, log_policy, zero).exp(), zero)
     return (policy * q).sum(-1) - tau * kl_divergence(log_policy, ref_policy)

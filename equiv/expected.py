@@ -154,7 +154,8 @@ def mdp_a2c_loss(
     w = _weights(mdp, state_weights)
     advantage = mdp_expected_advantage(mdp, log_policy, values, n, regularized=(estimator == "proper"))
     pd = log_policy.detach().exp()
-    kl = policy_kl(mdp, log_policy.exp())
+    # KL from log π, not log(exp(log π)): exp may underflow to 0 and log 0 back-propagates NaN.
+    kl = _live(mdp, kl_divergence(log_policy, mdp.ref_probs))
     policy_term = -(pd * log_policy * advantage).sum(-1) + mdp.tau * kl
     value_target = values.detach()[:, None] + advantage
     value_term = (pd * 0.5 * (values[:, None] - value_target) ** 2).sum(-1)

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._checks import check_float_tensor, check_nonnegative, check_same_dtype, check_same_shape, check_tau
+from ._checks import _real, check_float_tensor, check_nonnegative, check_same_dtype, check_same_shape, check_tau
 from .boltzmann import kl_divergence, log_reference
 
 __all__ = [
@@ -119,7 +119,8 @@ def scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
     """Identity in the forward pass (bit for bit); multiplies the gradient by ``scale``."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    scale = float(scale)
+    # A NaN/inf scale would make the forward value NaN (inf·0): reject it instead.
+    scale = _real("scale", scale)
     detached = x.detach()
     return detached + scale * (x - detached)
 
@@ -232,7 +233,12 @@ def expected_star_terms(
     log_ref = log_reference(ref_policy, log_policy, like_name="log_policy")
     kl = kl_divergence(log_policy, ref_policy)
     weights = log_policy.detach().exp()
-    centred = (log_policy - log_ref).detach() - kl.detach().unsqueeze(-1)
-    star = tau**2 * ((weights * log_policy * centred).sum(-1) - kl)
+    # Actions outside π's support (log π = −inf, where π̄ = 0) carry weight 0; mask them
+    # before multiplying so that 0·(−inf) never produces NaN values or gradients.
+    support = torch.isfinite(log_policy)
+    zero = torch.zeros((), dtype=log_policy.dtype, device=log_policy.device)
+    safe_log_policy = torch.where(support, log_policy, zero)
+    centred = torch.where(support, (log_policy - log_ref).detach(), zero) - kl.detach().unsqueeze(-1)
+    star = tau**2 * ((weights * safe_log_policy * centred).sum(-1) - kl)
     star_star = tau * values * (weights * centred).sum(-1)
     return star + star_star

@@ -20,6 +20,7 @@ Conventions (paper §3):
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Iterator, NamedTuple
 
 import torch
@@ -28,6 +29,7 @@ from ._checks import (
     check_distribution,
     check_float_tensor,
     check_gamma,
+    check_nonnegative,
     check_positive_int,
     check_tau,
     check_unit_interval,
@@ -331,6 +333,7 @@ def soft_value_iteration(
     """
     q = torch.zeros_like(mdp.rewards) if q0 is None else _check_action_values(mdp, q0, "q0")
     max_iterations = check_positive_int(max_iterations, "max_iterations")
+    tol = check_nonnegative(tol, "tol")
     for _ in range(max_iterations):
         q_next = boltzmann_backup(mdp, q)
         change = float((q_next - q).abs().max())
@@ -433,9 +436,16 @@ def enumerate_trajectories(
                     if pa > 0.0:
                         yield from extend(pa, new_states, actions + [a_next])
 
-    if not 0 <= state < S or not 0 <= action < A:
-        raise ValueError(f"(state, action) must be in [0,{S}) x [0,{A}), got ({state}, {action})")
-    yield from extend(1.0, [state], [action])
+    indices = []
+    for name, index, size in (("state", state, S), ("action", action, A)):
+        try:
+            value = None if isinstance(index, bool) else operator.index(index)
+        except TypeError:
+            value = None
+        if value is None or not 0 <= value < size:
+            raise ValueError(f"{name} must be an integer in [0, {size}), got {index!r}")
+        indices.append(value)
+    yield from extend(1.0, [indices[0]], [indices[1]])
 
 
 def _check_initial(mdp: FiniteMDP, initial: torch.Tensor) -> torch.Tensor:
@@ -540,7 +550,8 @@ def finite_horizon_estimator_surrogate(
     pd = policy.detach()
     qs = _finite_horizon_q(mdp, pd, horizon, regularized=(estimator == "proper"))
     rho = state_distributions(mdp, pd, initial, horizon)
-    kl = policy_kl(mdp, policy)
+    # KL from log π, not log(exp(log π)): exp may underflow to 0 and log 0 back-propagates NaN.
+    kl = _live(mdp, kl_divergence(log_policy, mdp.ref_probs))
     total = torch.zeros((), dtype=mdp.dtype)
     live = (~mdp.terminal_mask).to(mdp.dtype)
     for t in range(horizon):
@@ -568,7 +579,8 @@ def policy_gradient_surrogate(
     pd = policy.detach()
     v, q = evaluate_policy(mdp, pd)
     advantage = q - v[:, None]
-    kl = policy_kl(mdp, policy)
+    # KL from log π, not log(exp(log π)): exp may underflow to 0 and log 0 back-propagates NaN.
+    kl = _live(mdp, kl_divergence(log_policy, mdp.ref_probs))
     live = (~mdp.terminal_mask).to(mdp.dtype)
     per_state = (pd * log_policy * advantage).sum(-1) - mdp.tau * kl
     return (w * live) @ per_state
