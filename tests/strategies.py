@@ -262,3 +262,264 @@ def relative_gap(a: torch.Tensor, b: torch.Tensor) -> float:
     """|a − b|_∞ / max(|a|_∞, |b|_∞, tiny): how different two things are, for negative controls."""
     scale = max(float(a.abs().max()), float(b.abs().max()), 1e-300)
     return float((a - b).abs().max()) / scale
+
+
+# --- Operators and targets (tests/test_operators.py, tests/test_targets.py, ...) ---------------------------
+
+
+def soft_policy_iteration(mdp: FiniteMDP, max_iterations: int = 500) -> torch.Tensor:
+    """Q* by soft policy iteration: π ← π^B_{Q_π}, each Q_π from an exact linear solve.
+
+    An independent route to the fixed point of the Boltzmann backup (38)-(39):
+    it never applies that backup, and it converges (quadratically, once close)
+    in a few iterations where value iteration needs ~log(1e-12)/log(γ).  Stops
+    when Q changes by ≤ 1e-13 relative: the next change is then at the level
+    of the rounding of the linear solve (cond(I − γP_π) · eps ≤ 100 · 2.2e-16
+    for γ ≤ 0.99), so Q is Q* to about 1e-13 relative.
+    """
+    from equiv import validation
+    from equiv.mdp import evaluate_policy
+
+    policy = mdp.ref_probs
+    q_old = None
+    with validation(False):  # inputs are valid by construction; skip the per-call data checks (speed)
+        for _ in range(max_iterations):
+            _, q = evaluate_policy(mdp, policy)
+            if q_old is not None and float((q - q_old).abs().max()) <= 1e-13 * max(1.0, float(q.abs().max())):
+                return q
+            policy = boltzmann_log_policy(q, mdp.tau, mdp.ref_probs).exp()
+            q_old = q
+    raise AssertionError(f"soft policy iteration did not converge in {max_iterations} iterations")
+
+
+def random_policy(rng: np.random.Generator, num_states: int, num_actions: int) -> torch.Tensor:
+    """A full-support random policy ``[S, A]`` (Dirichlet(1) rows, renormalised in float64)."""
+    return exact_reference(_t(rng.dirichlet(np.ones(num_actions), size=num_states)))
+
+
+@dataclasses.dataclass
+class Segment:
+    """A time-major rollout segment ``[T, *batch]`` for the target functions of equiv.targets."""
+
+    rewards: torch.Tensor
+    kl: torch.Tensor  # KL_t >= 0
+    values: torch.Tensor  # V(s_t)
+    next_values: torch.Tensor  # V(s_{t+1}); the final observation's value at a truncation
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    gamma: float
+    tau: float
+    n: int | None
+
+    @property
+    def length(self) -> int:
+        return self.rewards.shape[0]
+
+
+@st.composite
+def segments(
+    draw: st.DrawFn,
+    max_length: int = 8,
+    batch_shapes=st.sampled_from([(), (3,), (2, 2)]),
+    consistent: bool = False,
+    gamma=gammas,
+    tau=taus,
+) -> Segment:
+    """Random segments with terminations and truncations anywhere (both flags may be set at once).
+
+    With ``consistent`` the values agree along each episode: next_values[t] = values[t+1]
+    unless the episode ends at t (then next_values[t] is the value of the final
+    observation, which is not values[t+1], the first state of the next episode).
+    This is what makes the telescoping identity (47) hold.
+    """
+    T = draw(st.integers(1, max_length))
+    batch = draw(batch_shapes)
+    seed = draw(seeds)
+    p_terminated = draw(st.sampled_from([0.0, 0.2, 0.5]))
+    p_truncated = draw(st.sampled_from([0.0, 0.2, 0.5]))
+    n = draw(st.one_of(st.none(), st.integers(1, max_length + 2)))
+    rng = np.random.default_rng(seed)
+    shape = (T, *batch)
+    scale = draw(log_uniform(1e-1, 1e1))
+    values = rng.normal(0, scale, shape)
+    next_values = rng.normal(0, scale, shape)
+    terminated = rng.random(shape) < p_terminated
+    truncated = rng.random(shape) < p_truncated
+    if consistent:
+        continuing = ~(terminated | truncated)
+        next_values[:-1] = np.where(continuing[:-1], values[1:], next_values[:-1])
+    return Segment(
+        rewards=_t(rng.normal(0, scale, shape)),
+        kl=_t(rng.exponential(0.5, shape)),
+        values=_t(values),
+        next_values=_t(next_values),
+        terminated=torch.from_numpy(terminated),
+        truncated=torch.from_numpy(truncated),
+        gamma=draw(gamma),
+        tau=draw(tau),
+        n=n,
+    )
+
+
+# --- Exact expectations by brute force (tests/test_*_equivalence.py, test_target_unbiasedness.py, ...) -----
+
+
+def profile_examples(fraction: float, minimum: int = 5) -> int:
+    """``max_examples`` for an expensive property: ``fraction`` of the active profile's count.
+
+    Scaling (instead of a fixed number) keeps the ``thorough`` profile thorough.
+    """
+    from hypothesis import settings
+
+    return max(minimum, int(settings.default.max_examples * fraction))
+
+
+@dataclasses.dataclass
+class EnumeratedPaths:
+    """Every n-step path from every non-terminal (s_0, a_0), batched time-major (``B`` paths).
+
+    A path that reaches a terminal state after k < n steps is padded with that
+    state, action 0 and ``terminated`` = True; the target functions of
+    :mod:`equiv.targets` sum nothing after a termination, so padding is inert.
+    """
+
+    states: torch.Tensor  # [n + 1, B] int64: s_0 .. s_n
+    actions: torch.Tensor  # [n, B] int64: a_0 .. a_{n-1}
+    terminated: torch.Tensor  # [n, B] bool: s_{t+1} is terminal (or the path ended before)
+    probability: torch.Tensor  # [B]: P(path | s_0, a_0)
+    start: torch.Tensor  # [B] int64: flat index s_0 · A + a_0
+
+    def segment(self, mdp: FiniteMDP, kl: torch.Tensor, values: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Time-major ``[n, B]`` rewards R(s_t,a_t), KL(s_t), V(s_t), V(s_{t+1}) and flags."""
+        s, s_next = self.states[:-1], self.states[1:]
+        return dict(
+            rewards=mdp.rewards[s, self.actions],
+            kl=kl[s],
+            values=values[s],
+            next_values=values[s_next],
+            terminated=self.terminated,
+        )
+
+    def expectation(self, mdp: FiniteMDP, per_path: torch.Tensor) -> torch.Tensor:
+        """E[x | s_0, a_0] = Σ_paths P(path) x(path), ``[S, A]`` (0 at terminal s_0)."""
+        flat = torch.zeros(mdp.num_states * mdp.num_actions, dtype=per_path.dtype)
+        flat = flat.index_add(0, self.start, self.probability * per_path)
+        return flat.view(mdp.num_states, mdp.num_actions)
+
+
+def enumerate_all_paths(mdp: FiniteMDP, behaviour: torch.Tensor, n: int) -> EnumeratedPaths:
+    """All paths of :func:`equiv.mdp.enumerate_trajectories` for every non-terminal (s_0, a_0)."""
+    from equiv.mdp import enumerate_trajectories
+
+    states, actions, terminated, probability, start = [], [], [], [], []
+    for s in range(mdp.num_states):
+        if bool(mdp.terminal_mask[s]):
+            continue
+        for a in range(mdp.num_actions):
+            for path in enumerate_trajectories(mdp, behaviour, s, a, n):
+                k = len(path.actions)
+                states.append(list(path.states) + [path.states[-1]] * (n - k))
+                actions.append(list(path.actions) + [0] * (n - k))
+                terminated.append([False] * (k - 1) + [path.terminated] + [True] * (n - k))
+                probability.append(path.probability)
+                start.append(s * mdp.num_actions + a)
+    return EnumeratedPaths(
+        states=torch.tensor(states, dtype=torch.int64).T.contiguous(),
+        actions=torch.tensor(actions, dtype=torch.int64).T.contiguous(),
+        terminated=torch.tensor(terminated, dtype=torch.bool).T.contiguous(),
+        probability=torch.tensor(probability, dtype=DTYPE),
+        start=torch.tensor(start, dtype=torch.int64),
+    )
+
+
+@dataclasses.dataclass
+class SampledSegment:
+    """A sampled rollout of T steps in a FiniteMDP (time-major ``[T]``), reset after termination."""
+
+    states: torch.Tensor  # [T] int64 s_t
+    actions: torch.Tensor  # [T] int64 a_t
+    next_states: torch.Tensor  # [T] int64 s_{t+1} (the terminal state itself when terminated)
+    terminated: torch.Tensor  # [T] bool
+
+
+def sample_segment(
+    mdp: FiniteMDP, policy: torch.Tensor, length: int, generator: torch.Generator
+) -> SampledSegment:
+    """Roll out ``policy`` for ``length`` steps; start (and restart after termination) uniformly
+    over non-terminal states.  Deterministic given the generator's seed."""
+    live = (~mdp.terminal_mask).to(DTYPE)
+    start = live / live.sum()
+    states, actions, next_states, terminated = [], [], [], []
+    s = int(torch.multinomial(start, 1, generator=generator))
+    for _ in range(length):
+        a = int(torch.multinomial(policy[s].detach(), 1, generator=generator))
+        s_next = int(torch.multinomial(mdp.transitions[s, a], 1, generator=generator))
+        done = bool(mdp.terminal_mask[s_next])
+        states.append(s)
+        actions.append(a)
+        next_states.append(s_next)
+        terminated.append(done)
+        s = int(torch.multinomial(start, 1, generator=generator)) if done else s_next
+    return SampledSegment(
+        torch.tensor(states, dtype=torch.int64),
+        torch.tensor(actions, dtype=torch.int64),
+        torch.tensor(next_states, dtype=torch.int64),
+        torch.tensor(terminated, dtype=torch.bool),
+    )
+
+
+def flat_grad(model: "QParameterization | DuelingParameterization", loss: torch.Tensor) -> torch.Tensor:
+    """Flattened gradient of ``loss`` w.r.t. ``model.params``, keeping the graph for further gradients."""
+    grads = torch.autograd.grad(loss, model.params, retain_graph=True, allow_unused=True)
+    return torch.cat(
+        [torch.zeros_like(p).flatten() if g is None else g.flatten() for p, g in zip(model.params, grads)]
+    )
+
+
+@st.composite
+def generic_mdps(
+    draw: st.DrawFn,
+    min_states: int = 4,
+    max_states: int = 5,
+    min_actions: int = 3,
+    max_actions: int = 4,
+    gamma=gammas,
+    tau=taus,
+    terminal=st.booleans(),
+) -> FiniteMDP:
+    """MDPs on which quantities that vanish only in degenerate cases are O(1): for negative controls.
+
+    ≥ 3 non-terminal states and ≥ 3 actions by default: a bias is then a vector with many
+    independent components, all of which would have to be small at once (with 1-2 live states
+    and 2 actions, relative gaps down to ~1e-5 turned up in 1000 random draws).
+
+    Dense transitions (every row Dirichlet(0.5): all entries positive, so every action changes the
+    distribution of the future, but peaked, so that it does so for several steps), π̄ ∼ Dirichlet(1)
+    per state (full support, away from the simplex boundary), rewards of scale 1.  With a terminal
+    state (always when γ = 1) every (s, a) reaches it with a probability ∈ [0.05, 0.3] per step that
+    depends on (s, a).  Use with Q_θ of scale τ (``QParameterization(..., scale=mdp.tau)``) so that
+    the Boltzmann policy is far from deterministic and from π̄.
+    """
+    S = draw(st.integers(min_states, max_states))
+    A = draw(st.integers(min_actions, max_actions))
+    g = draw(gamma)
+    t = draw(tau)
+    has_terminal = draw(terminal) or g == 1.0
+    rng = np.random.default_rng(draw(seeds))
+    # Dirichlet(0.5) rows: dense, but peaked enough that actions shape the future for several steps.
+    P = rng.dirichlet(np.full(S, 0.5), size=(S, A))
+    is_terminal = np.zeros(S, dtype=bool)
+    if has_terminal:
+        # Termination probability ∈ [0.05, 0.3] depending on (s, a): actions change how long episodes last.
+        is_terminal[-1] = True
+        stop = rng.uniform(0.05, 0.3, size=(S, A))
+        P = (1 - stop)[:, :, None] * P
+        P[:, :, -1] += stop
+    return FiniteMDP(
+        transitions=exact_reference(_t(P)),
+        rewards=_t(rng.normal(0, 1, (S, A))),
+        gamma=g,
+        tau=t,
+        ref_policy=exact_reference(_t(rng.dirichlet(np.ones(A), size=S))),
+        terminal=torch.from_numpy(is_terminal),
+    )
