@@ -1,0 +1,127 @@
+"""Every symbolic check of proofs/ as its own test (ids name the equations, e.g. ``eq061_to_eq062``),
+plus negative controls of the symbolic machinery itself.
+
+A symbolic identity passes only if sympy reduces LHS − RHS to exactly 0 *and* its deliberately wrong
+variant is refuted at a rational witness by far more than the tolerance (> 1e-6 against a 50-digit
+evaluation whose round-off is ~1e-45).  Printed forms that the paper gets wrong must fail with a
+counterexample; the list below is the expected set — a change in it is a change in the findings.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+
+from proofs.core import registered_checks, run_check
+from proofs.induction import Seq, by_induction
+from proofs.symbolic import REFUTE_THRESHOLD, Witness, canonical, decide, evaluate, is_zero
+
+SYMBOLIC = sorted(cid for cid, c in registered_checks().items() if c.kind == "symbolic")
+
+# Printed forms that do not hold (each has a checked correction in the registry).
+EXPECTED_PRINTED_FAILURES = {
+    "eq011_printed_normalizes",
+    "eq037_printed",
+    "eq038_printed_to_eq039",
+    "eq043_printed_symbolic",
+    "eq054_printed",
+    "eq070_to_eq071_printed",
+    "eq072_printed_arity",
+    "eq076_printed",
+    "eq077_printed",
+    "eq078_printed",
+    "eq083_printed",
+    "eq087_printed",
+    "text5_damped_natural_printed",
+    "text5_regression_target_printed",
+    "text5_update_is_eps_w",
+}
+
+
+def test_symbolic_checks_are_registered():
+    assert len(SYMBOLIC) >= 60
+    assert EXPECTED_PRINTED_FAILURES <= set(SYMBOLIC)
+
+
+@pytest.mark.parametrize("check_id", SYMBOLIC)
+def test_symbolic_step(check_id):
+    result = run_check(check_id)
+    assert result.outcome != "error", result.detail
+    if check_id in EXPECTED_PRINTED_FAILURES:
+        assert result.outcome == "fail", (
+            f"{check_id} was expected to refute the printed form: {result.detail}"
+        )
+        assert result.counterexample
+        if "gap" in result.measurements:  # a numeric discrepancy far above round-off
+            assert result.measurements["gap"] > float(REFUTE_THRESHOLD)
+    else:
+        assert result.outcome == "pass", f"{result.detail}\ncounterexample: {result.counterexample}"
+        assert result.negative_control, "every passing identity must show its negative control"
+        assert result.measurements["negative_control_gap"] > float(REFUTE_THRESHOLD)
+
+
+# --------------------------------------------------------------------------- the machinery
+
+
+X, Y, T = sp.symbols("x y tau", positive=True)
+W = Witness({X: sp.Rational(1, 3), Y: sp.Rational(5, 2), T: sp.Rational(2, 5)}, "x = 1/3, y = 5/2, τ = 2/5")
+
+
+def test_is_zero_proves_exp_log_identities():
+    assert is_zero(sp.log(X * sp.exp(Y / T)) - sp.log(X) - Y / T)
+    assert is_zero(T * sp.log(sp.exp(X / T) + sp.exp(Y / T)) - T * sp.log(sp.exp((X - Y) / T) + 1) - Y)
+    assert canonical((X**2 - 1) / (X - 1) - X - 1) == 0
+
+
+def test_is_zero_does_not_prove_a_wrong_identity():
+    # log(x + y) ≠ log x + log y: the canonical form must not reduce to 0
+    assert not is_zero(sp.log(X + Y) - sp.log(X) - sp.log(Y))
+    assert not is_zero(T * sp.log(sp.exp(X) / T) - T * sp.log(sp.exp(X / T)))  # the printed Eq. (11)
+
+
+def test_decide_pass_fail_and_undecided():
+    ok = decide(
+        sp.exp(X) * sp.exp(Y), sp.exp(X + Y), W, statement="exp", wrong=sp.exp(X * Y), wrong_label="wrong"
+    )
+    assert ok.outcome == "pass" and ok.measurements["negative_control_gap"] > 1e-6
+    bad = decide(sp.log(X + Y), sp.log(X) + sp.log(Y), W, statement="log")
+    assert bad.outcome == "fail" and "LHS" in bad.counterexample and bad.measurements["gap"] > 1e-3
+    with pytest.raises(ValueError, match="negative control"):
+        decide(X + Y, Y + X, W, statement="needs a control")
+    with pytest.raises(ArithmeticError, match="not refuted"):
+        decide(X + Y, Y + X, W, statement="weak control", wrong=X + Y + sp.Rational(1, 10**12))
+
+
+def test_evaluate_is_exact_enough_and_names_missing_symbols():
+    value = evaluate(sp.exp(X) - sp.exp(sp.Rational(1, 3)), W)
+    assert abs(value) < 1e-40
+    with pytest.raises(ValueError, match="leaves symbols"):
+        evaluate(X + sp.Symbol("z"), W)
+
+
+def test_induction_proves_telescoping_and_rejects_a_wrong_step():
+    seq = Seq("V")
+    gamma = sp.Symbol("gamma", positive=True)
+    witness = seq.witness({gamma: sp.Rational(1, 2)}, 5, "γ = 1/2")
+    good = by_induction(
+        "telescoping",
+        lambda t: gamma**t * (gamma * seq.V(t + 1) - seq.V(t)),
+        lambda n: 0,
+        lambda t: 0,
+        lambda n: gamma**n * seq.V(n) - seq.V(0),
+        witness,
+        wrong=(lambda t: 0, lambda n: gamma**n * seq.V(n)),
+        wrong_label="no −V_0",
+    )
+    assert good.outcome == "pass"
+    # the base case n = 1 holds, but the right side γ^n V_n − V_0 + (n − 1) is wrong from n = 2 on
+    bad = by_induction(
+        "wrong",
+        lambda t: gamma**t * (gamma * seq.V(t + 1) - seq.V(t)),
+        lambda n: 0,
+        lambda t: 0,
+        lambda n: gamma**n * seq.V(n) - seq.V(0) + (n - 1),
+        witness,
+        wrong=(lambda t: 1, lambda n: 0),
+    )
+    assert bad.outcome == "fail"
