@@ -1,0 +1,151 @@
+"""Command line: ``python -m atari_check {run,compare,plot,bench} ...``.
+
+Every :class:`~atari_check.config.Config` field is an option of ``run`` and
+``bench`` (``--num-envs 8``, ``--life-loss-terminal false``, …); see
+``python -m atari_check run --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from .config import ALGO_DESCRIPTIONS, ALGOS, Config, field_help
+
+
+def _parse_bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _parse_int(text: str) -> int:
+    t = text.replace("_", "")
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        value = float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    return int(value)
+
+
+def _parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+_PARSERS = {"int": _parse_int, "float": _parse_float, "bool": _parse_bool, "str": str}
+
+
+def _add_config_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    helps = field_help()
+    group = p.add_argument_group("configuration (atari_check.config.Config; defaults in brackets)")
+    for f in dataclasses.fields(Config):
+        if f.name in skip:
+            continue
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        kwargs = {"type": _PARSERS[kind], "default": None, "dest": f.name,
+                  "help": f"{helps[f.name]} [{f.default}]"}
+        if f.name == "algo":
+            kwargs.update(type=str, choices=ALGOS)
+        group.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+
+
+def _config_from(args: argparse.Namespace, **overrides) -> Config:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+              if getattr(args, f.name, None) is not None}
+    values.update(overrides)
+    return Config(**values)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m atari_check", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="train one algorithm on one environment",
+                       description="Train one run. Algorithms: " + "; ".join(
+                           f"{k}: {v}" for k, v in ALGO_DESCRIPTIONS.items()))
+    p.add_argument("--out", required=True, help="run directory (must be new/empty, or use --resume)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint (starts fresh if --out is empty)")
+    p.add_argument("--time-limit", type=_parse_float, default=None,
+                   help="stop cleanly (checkpoint, status 'interrupted') after this many seconds")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _add_config_options(p)
+
+    p = sub.add_parser("compare", help="statistics and TOST equivalence verdicts over run directories")
+    p.add_argument("dirs", nargs="+", help="run directories or folders containing them (searched recursively)")
+    p.add_argument("--out", default=None, help="where to write compare.json / compare.txt [first DIR]")
+    p.add_argument("--margin-fraction", type=_parse_float, default=None,
+                   help="equivalence margin as a fraction of the env's score range [0.1; fixed in advance]")
+
+    p = sub.add_parser("plot", help="learning curves (Figs. 1-3 style) and lockstep diagnostics")
+    p.add_argument("dirs", nargs="+")
+    p.add_argument("--out", required=True, help="PNG for the learning curves")
+    p.add_argument("--lockstep-out", default=None, help="PNG for the lockstep diagnostics [OUT stem + _lockstep]")
+
+    p = sub.add_parser("bench", help="env-only vs training throughput (and optional sb3 A2C side by side)")
+    p.add_argument("--seconds", type=_parse_float, default=20.0, help="duration of each measurement [20]")
+    p.add_argument("--sb3", action="store_true", help="also time stable-baselines3 A2C (if installed)")
+    p.add_argument("--out", default=None, help="also write the results as JSON here")
+    _add_config_options(p, skip=("algo", "frames"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            from .run import run
+
+            cfg = _config_from(args)
+            result = run(cfg, args.out, resume=args.resume, progress=not args.no_progress,
+                         time_limit_s=args.time_limit)
+            print(f"{result.status}: {result.frames:,} frames, {result.updates:,} updates, "
+                  f"{result.episodes:,} episodes -> {result.out}" + (f"\n{result.message}" if result.message else ""))
+            if result.status == "failed":
+                print(f"error: {result.message}", file=sys.stderr)
+            return result.exit_code
+        if args.command == "compare":
+            from .compare import MARGIN_FRACTION, compare, format_report, write_outputs
+
+            result = compare(args.dirs, margin_fraction=args.margin_fraction or MARGIN_FRACTION)
+            json_path, txt_path = write_outputs(result, args.out or args.dirs[0])
+            print(format_report(result), end="")
+            print(f"\nwrote {json_path} and {txt_path}")
+            return 0
+        if args.command == "plot":
+            from .plot import plot_learning_curves, plot_lockstep
+
+            out = plot_learning_curves(args.dirs, args.out)
+            lock_out = args.lockstep_out or str(Path(args.out).with_name(Path(args.out).stem + "_lockstep.png"))
+            lock = plot_lockstep(args.dirs, lock_out)
+            print(f"wrote {out}" + (f" and {lock}" if lock else " (no lockstep rows found)"))
+            return 0
+        if args.command == "bench":
+            from .bench import bench, format_bench, write_bench
+
+            defaults = {"env": "pong", "lr_schedule": "constant"}
+            cfg = _config_from(args, **{k: v for k, v in defaults.items() if getattr(args, k, None) is None})
+            result = bench(cfg, seconds=args.seconds, with_sb3=args.sb3)
+            print(format_bench(result), end="")
+            if args.out:
+                print(f"wrote {write_bench(result, args.out)}")
+            return 0
+    except ValueError as err:  # includes RunDirError: bad input, nothing overwritten
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 1

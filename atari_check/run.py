@@ -1,0 +1,485 @@
+"""One training run: rollouts, updates, metrics, lockstep diagnostics, checkpoints, provenance.
+
+Run directory layout::
+
+    run.json         provenance + full config + status (rewritten atomically)
+    episodes.csv     one row per finished episode: frames, update, env, return (unclipped), length
+    updates.csv      one row per ``log_interval`` iterations: losses, entropy, KL, grad norm, fps, …
+    lockstep.csv     lockstep gradient diagnostics (two rows per diagnostic, one per pair)
+    checkpoint.pt    last good checkpoint (written to a temp file, fsynced, then os.replace'd)
+
+Resume protocol: a checkpoint stores the byte length of every metrics file
+at the moment it was taken (after flush + fsync).  ``--resume`` truncates the
+files back to those lengths before continuing, so whatever was written after
+the checkpoint — including a half-written line from a ``kill -9`` — is
+dropped and regenerated: no lost and no duplicated rows.  Environments
+cannot be checkpointed; a resumed segment re-creates them with a seed derived
+from (seed, segment), so episodes in progress at the checkpoint are not
+logged, and a resumed run is not bit-identical to an uninterrupted one
+(an uninterrupted run is: same seed, same CPU result).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import RESUMABLE_CHANGES, Config
+from .envs import EnvSpec, EpisodeTracker, env_settings, make_vec_env, resolve_env, training_reward_transform
+from .learners import NonFiniteLoss, make_learner
+from .lockstep import LOCKSTEP_FIELDS
+
+RUN_SCHEMA = "atari_check.run/1"
+CHECKPOINT_SCHEMA = "atari_check.checkpoint/1"
+EPISODE_FIELDS = ("frames", "update", "env", "return", "length")
+UPDATE_FIELDS = ("frames", "update", "time_s", "fps", "loss", "entropy", "kl", "value_mean", "grad_norm", "lr",
+                 "epsilon")
+METRICS_FILES = {
+    "episodes.csv": EPISODE_FIELDS,
+    "updates.csv": UPDATE_FIELDS,
+    "lockstep.csv": ("frames", "update") + LOCKSTEP_FIELDS,
+}
+RUN_FILES = ("run.json", "checkpoint.pt") + tuple(METRICS_FILES)
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_NONFINITE = 3
+EXIT_INTERRUPTED = 4
+
+
+class RunDirError(ValueError):
+    """The --out directory cannot be used as asked (it holds other results, or nothing to resume)."""
+
+
+# ----------------------------------------------------------------------------------------- files
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, obj: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode())
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return "nan" if math.isnan(value) else f"{float(value):.7g}"
+    return str(value)
+
+
+class MetricsFile:
+    """Append-only CSV with a fixed header; ``sync()`` returns the durable byte length."""
+
+    def __init__(self, path: Path, fields: tuple[str, ...], keep_bytes: int | None):
+        self.path = path
+        self.fields = fields
+        if keep_bytes is None or not path.exists():
+            keep_bytes = 0
+        self._f = open(path, "a+b")
+        self._f.truncate(keep_bytes)  # drop rows written after the checkpoint (and any torn line)
+        self._f.seek(0, io.SEEK_END)
+        if keep_bytes == 0:
+            self._f.write((",".join(fields) + "\n").encode())
+
+    def write(self, row: dict) -> None:
+        self._f.write((",".join(_fmt(row.get(k)) for k in self.fields) + "\n").encode())
+
+    def sync(self) -> int:
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        return self._f.tell()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ------------------------------------------------------------------------------------ provenance
+
+
+def _git(args: list[str]) -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root)] + args, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"CPU: {line.split(':', 1)[1].strip()} ({os.cpu_count()} logical cores)"
+    return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} logical cores)"
+
+
+def provenance(device: torch.device) -> dict:
+    import ale_py
+    import gymnasium
+
+    import equiv
+
+    status = _git(["status", "--porcelain"])
+    equiv_dir = Path(equiv.__file__).resolve().parent
+    sources = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in sorted(equiv_dir.glob("*.py"))}
+    here = Path(__file__).resolve().parent
+    training_path = ("config.py", "envs.py", "learners.py", "lockstep.py", "losses.py", "networks.py", "run.py")
+    own = {name: hashlib.sha256((here / name).read_bytes()).hexdigest()[:16] for name in training_path}
+    return {
+        "git_commit": _git(["rev-parse", "HEAD"]),
+        "git_dirty": None if status is None else bool(status),
+        "host": socket.gethostname(),
+        "device": str(device),
+        "device_name": device_name(device),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "ale_py": ale_py.__version__,
+        "gymnasium": gymnasium.__version__,
+        "equiv": equiv.__version__,
+        "torch_threads": torch.get_num_threads(),
+        # the code that trained (even if uncommitted): equiv and atari_check's training-path modules
+        "source_sha256_16": {"equiv": sources, "atari_check": own},
+        "command": " ".join([Path(sys.executable).name, "-m", "atari_check"] + sys.argv[1:])
+        if sys.argv and sys.argv[0].endswith("__main__.py") else None,
+    }
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def segment_seed(seed: int, segment: int) -> int:
+    """Env reset seed of a run segment (segment 0 = the first start, +1 per resume)."""
+    return int(np.random.SeedSequence([seed, segment]).generate_state(1)[0] & 0x3FFFFFFF)
+
+
+# --------------------------------------------------------------------------------------- the run
+
+
+@dataclass
+class RunResult:
+    out: Path
+    status: str
+    frames: int
+    updates: int
+    episodes: int
+    exit_code: int
+    message: str = ""
+
+
+class _Progress:
+    def __init__(self, enabled: bool, title: str, total: int):
+        self.enabled = enabled
+        self.title = title
+        self.total = total
+        self.tty = enabled and sys.stderr.isatty()
+        self.last = 0.0
+
+    def show(self, frames: int, fps: float, recent: list[float], elapsed: float, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < (0.5 if self.tty else 60.0):
+            return
+        self.last = now
+        ret = f"{np.mean(recent):.1f}" if recent else "-"
+        eta = (self.total - frames) / fps if fps > 0 else float("nan")
+        line = (f"[{self.title}] {frames:,}/{self.total:,} frames ({100 * frames / self.total:.1f}%) "
+                f"{fps:,.0f} fps | return(last {len(recent)}) {ret} | {elapsed:.0f}s elapsed"
+                + (f", ETA {eta:.0f}s" if math.isfinite(eta) else ""))
+        sys.stderr.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _check_out_dir(out: Path, cfg: Config, resume: bool) -> dict | None:
+    """Validate --out; returns the stored run.json when resuming an existing run."""
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {str(out)!r} exists and is not a directory")
+    run_json = out / "run.json"
+    if run_json.exists():
+        stored = json.loads(run_json.read_text())
+        scfg = stored.get("config", {})
+        if not resume:
+            raise RunDirError(
+                f"--out {str(out)!r} already holds a run ({scfg.get('algo')} on {scfg.get('env')}, seed "
+                f"{scfg.get('seed')}, status {stored.get('status')!r}); pass --resume to continue it, or choose "
+                f"another --out. Nothing was overwritten."
+            )
+        stored_cfg = Config.from_dict(scfg)
+        diffs = {k: (getattr(stored_cfg, k), getattr(cfg, k)) for k in cfg.to_dict()
+                 if k not in RESUMABLE_CHANGES and getattr(stored_cfg, k) != getattr(cfg, k)}
+        if diffs:
+            detail = ", ".join(f"{k}: stored {a!r} vs given {b!r}" for k, (a, b) in diffs.items())
+            raise RunDirError(
+                f"--resume: the config differs from the run stored in {str(out)!r} ({detail}); only "
+                f"{list(RESUMABLE_CHANGES)} may change between segments. Nothing was overwritten."
+            )
+        return stored
+    if out.exists():
+        foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.name not in RUN_FILES)
+        ours = sorted(p.name for p in out.iterdir() if p.name in RUN_FILES)
+        if foreign or ours:
+            raise RunDirError(
+                f"--out {str(out)!r} is not empty and holds no run.json (found {(foreign + ours)[:6]}); "
+                f"refusing to write into it. Nothing was overwritten."
+            )
+    return None
+
+
+@contextlib.contextmanager
+def _lock(out: Path):
+    import fcntl
+
+    f = open(out / ".lock", "w")
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(f"another process is running in {str(out)!r}") from None
+        yield
+    finally:
+        f.close()
+
+
+def _setup_torch(cfg: Config) -> torch.device:
+    if cfg.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {cfg.device!r} requested but torch.cuda.is_available() is False "
+                             f"(torch {torch.__version__})")
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.use_deterministic_algorithms(True)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    return torch.device(cfg.device)
+
+
+def run(cfg: Config, out: str | Path, *, resume: bool = False, progress: bool = True,
+        time_limit_s: float | None = None) -> RunResult:
+    """Train ``cfg`` into ``out``; see the module docstring for the protocol."""
+    out = Path(out)
+    spec: EnvSpec = resolve_env(cfg.env)  # fails early, with suggestions
+    stored = _check_out_dir(out, cfg, resume)
+    if stored is not None and stored.get("status") == "finished" and stored.get("frames_done", 0) >= cfg.frames:
+        return RunResult(out, "finished", stored["frames_done"], stored.get("updates_done", 0),
+                         stored.get("episodes_done", 0), EXIT_OK, "already finished; nothing to do")
+    device = _setup_torch(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    with _lock(out):
+        return _run_locked(cfg, spec, out, stored, device, progress, time_limit_s)
+
+
+def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s) -> RunResult:
+    ckpt_path = out / "checkpoint.pt"
+    checkpoint = None
+    if stored is not None and not ckpt_path.exists() and stored.get("frames_done", 0) > 0:
+        raise RunDirError(
+            f"{str(out)!r} holds a run with {stored['frames_done']:,} frames done but no checkpoint.pt; resuming "
+            f"would restart it and discard its metrics. Restore the checkpoint or choose another --out."
+        )
+    if stored is not None and ckpt_path.exists():
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if checkpoint.get("schema") != CHECKPOINT_SCHEMA:
+            raise RunDirError(f"{ckpt_path} is not an atari_check checkpoint ({checkpoint.get('schema')!r})")
+
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    env = make_vec_env(spec, cfg)
+    reward_transform = training_reward_transform(spec, cfg)
+    learner = make_learner(cfg, env, device, reward_transform)
+
+    frames, updates, episodes, elapsed_before = 0, 0, 0, 0.0
+    segments = []
+    offsets = {}
+    if checkpoint is not None:
+        learner.load_state_dict(checkpoint["learner"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        frames, updates, episodes = checkpoint["frames"], checkpoint["updates"], checkpoint["episodes"]
+        elapsed_before = checkpoint["elapsed_s"]
+        offsets = checkpoint["offsets"]
+        segments = list(checkpoint["segments"])
+    segment = len(segments) if stored is None else max(len(segments), len(stored.get("segments", [])))
+    started = _now()
+    segments.append({"segment": segment, "started": started, "ended": None, "frames_start": frames,
+                     "frames_end": frames, "device": str(device), "device_name": device_name(device)})
+    files = {name: MetricsFile(out / name, fields, offsets.get(name)) for name, fields in METRICS_FILES.items()}
+
+    run_info = {
+        "schema": RUN_SCHEMA,
+        "status": "running",
+        "message": "",
+        "label": cfg.label,
+        "config": cfg.to_dict(),
+        "env": {"title": spec.title, **env_settings(spec, cfg), "num_actions": env.num_actions,
+                "obs_shape": list(env.obs_shape)},
+        "seeds": {"torch": cfg.seed, "action_sampling": cfg.seed, "replay_and_epsilon": cfg.seed,
+                  "env_reset_per_segment": "segment_seed(seed, segment) + i for sub-env i"},
+        "provenance": provenance(device),
+        "start_time": stored.get("start_time") if stored else started,
+        "end_time": None,
+        "frames_done": frames,
+        "updates_done": updates,
+        "episodes_done": episodes,
+        "elapsed_s": elapsed_before,
+        "frames_per_s": None,
+        "segments": segments,
+    }
+    atomic_write_json(out / "run.json", run_info)
+
+    stop = {"signal": None}
+
+    def _on_signal(signum, frame):  # finish the iteration, checkpoint, exit
+        stop["signal"] = signum
+
+    old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    tracker = EpisodeTracker(cfg.num_envs)
+    obs = env.reset(seed=segment_seed(cfg.seed, segment))
+    t0 = time.monotonic()
+    last_ckpt = t0
+    fps_frames, fps_t = frames, t0
+    recent: list[float] = []
+    acc: dict[str, list[float]] = {}
+    bar = _Progress(progress, f"{cfg.label} {spec.title} seed {cfg.seed}", cfg.frames)
+    frames_per_vector_step = cfg.num_envs * env.frames_per_step
+    status, message, exit_code = "finished", "", EXIT_OK
+
+    def elapsed() -> float:
+        return elapsed_before + time.monotonic() - t0
+
+    def save_checkpoint() -> None:
+        offs = {name: f.sync() for name, f in files.items()}
+        segments[-1].update(ended=_now(), frames_end=frames)
+        state = {"schema": CHECKPOINT_SCHEMA, "config": cfg.to_dict(), "learner": learner.state_dict(),
+                 "torch_rng": torch.get_rng_state(), "frames": frames, "updates": updates, "episodes": episodes,
+                 "elapsed_s": elapsed(), "offsets": offs, "segments": segments}
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write_bytes(ckpt_path, buf.getvalue())
+        run_info.update(frames_done=frames, updates_done=updates, episodes_done=episodes, elapsed_s=elapsed(),
+                        frames_per_s=frames / elapsed() if elapsed() > 0 else None, segments=segments)
+        atomic_write_json(out / "run.json", run_info)
+
+    try:
+        while frames < cfg.frames:
+            frames_at_start = frames
+            for t in range(cfg.n_steps):
+                actions = learner.act(obs)
+                step = env.step(actions)
+                frames += frames_per_vector_step
+                for end_frames, env_index, ret, length in tracker.step(step, frames):
+                    files["episodes.csv"].write({"frames": end_frames, "update": updates + 1, "env": env_index,
+                                                 "return": ret, "length": length})
+                    episodes += 1
+                    recent = (recent + [ret])[-20:]
+                learner.record(t, obs, actions, step)
+                obs = step.obs
+            if cfg.lockstep_interval and (updates == 0 or (updates + 1) % cfg.lockstep_interval == 0):
+                for row in learner.lockstep(obs):
+                    files["lockstep.csv"].write({"frames": frames, "update": updates + 1, **row})
+            stats = learner.learn(obs, frames_at_start)
+            updates += 1
+            for k, v in stats.items():
+                acc.setdefault(k, []).append(v)
+            if updates % cfg.log_interval == 0:
+                now = time.monotonic()
+                fps = (frames - fps_frames) / max(now - fps_t, 1e-9)
+                fps_frames, fps_t = frames, now
+                row = {"frames": frames, "update": updates, "time_s": round(elapsed(), 3), "fps": round(fps, 1)}
+                row.update({k: float(np.mean(v)) for k, v in acc.items()})
+                files["updates.csv"].write(row)
+                acc = {}
+                bar.show(frames, fps, recent, elapsed())
+            if (time.monotonic() - last_ckpt >= cfg.checkpoint_interval_s
+                    or (cfg.checkpoint_every_updates and updates % cfg.checkpoint_every_updates == 0)):
+                save_checkpoint()
+                last_ckpt = time.monotonic()
+            if stop["signal"] is not None:
+                status, exit_code = "interrupted", EXIT_INTERRUPTED
+                message = f"stopped by signal {stop['signal']} at {frames:,} frames; continue with --resume"
+                break
+            if time_limit_s is not None and time.monotonic() - t0 >= time_limit_s:
+                status, exit_code = "interrupted", EXIT_OK
+                message = f"time limit of {time_limit_s:.0f}s reached at {frames:,} frames; continue with --resume"
+                break
+        save_checkpoint()
+    except NonFiniteLoss as err:
+        status, exit_code = "failed", EXIT_NONFINITE
+        kept = f"{checkpoint_frames(ckpt_path):,} frames" if ckpt_path.exists() else "none written yet"
+        message = (f"non-finite loss: {err} (frames {frames:,}). Training stopped; the last good checkpoint "
+                   f"({kept}) is kept in {ckpt_path}; rows written after it are dropped on --resume.")
+        for f in files.values():
+            f.sync()
+    finally:
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+        bar.show(frames, frames / max(elapsed(), 1e-9), recent, elapsed(), force=True)
+        bar.close()
+        for f in files.values():
+            f.close()
+        env.close()
+
+    run_info.update(status=status, message=message)
+    if status == "finished":
+        run_info["end_time"] = _now()
+        run_info["frames_per_s"] = frames / elapsed() if elapsed() > 0 else None
+    atomic_write_json(out / "run.json", run_info)
+    return RunResult(out, status, frames, updates, episodes, exit_code, message)
+
+
+def checkpoint_frames(path: Path) -> int:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    return int(state["frames"])
