@@ -21,6 +21,9 @@ import torch
 
 _VALIDATE = True
 
+# A message about bad entries shows at most this many of them, so that it stays one readable line.
+MAX_SHOWN_VALUES = 4
+
 
 def set_validation(enabled: bool) -> None:
     """Turn the data-dependent input checks on or off globally."""
@@ -118,7 +121,7 @@ def check_float_tensor(x: object, name: str, min_dim: int = 0) -> torch.Tensor:
             f"{name} must have at least {min_dim} dimension(s), got shape {tuple(x.shape)}"
         )
     if _VALIDATE and x.numel() > 0 and not bool(torch.isfinite(x).all()):
-        bad = x.detach()[~torch.isfinite(x.detach())].flatten()[:4].tolist()
+        bad = x.detach()[~torch.isfinite(x.detach())].flatten()[:MAX_SHOWN_VALUES].tolist()
         raise ValueError(f"{name} must be finite (no NaN/inf); found values such as {bad}")
     return x
 
@@ -166,13 +169,12 @@ def check_distribution(
     p: object,
     name: str,
     like: torch.Tensor | None = None,
-    num_actions: int | None = None,
     like_name: str = "q",
 ) -> torch.Tensor:
     """A probability vector over the last axis: entries >= 0 summing to 1.
 
-    ``like`` (e.g. the Q tensor) fixes the dtype and the shape ``p`` must
-    broadcast to; ``num_actions`` fixes the size of the last axis.
+    ``like`` (e.g. the Q tensor, named ``like_name`` in messages) fixes the
+    dtype and the shape ``p`` must broadcast to.
     """
     p = check_float_tensor(p, name, min_dim=1)
     if like is not None:
@@ -186,14 +188,10 @@ def check_distribution(
                 f"{name} has shape {tuple(p.shape)}, which does not broadcast to the "
                 f"shape of {like_name}, {tuple(like.shape)}"
             )
-    if num_actions is not None and p.shape[-1] != num_actions:
-        raise ValueError(
-            f"{name} must have {num_actions} entries on its last axis, got shape {tuple(p.shape)}"
-        )
     if _VALIDATE:
         pd = p.detach()
         if bool((pd < 0).any()):
-            raise ValueError(f"{name} must be non-negative; found {pd[pd < 0].flatten()[:4].tolist()}")
+            raise ValueError(f"{name} must be non-negative; found {pd[pd < 0].flatten()[:MAX_SHOWN_VALUES].tolist()}")
         sums = pd.sum(-1)
         tol = distribution_tolerance(p.dtype, p.shape[-1])
         err = (sums - 1).abs()

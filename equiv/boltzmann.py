@@ -21,6 +21,8 @@ import math
 import torch
 
 from ._checks import (
+    MAX_SHOWN_VALUES,
+    _short,
     check_distribution,
     check_float_tensor,
     check_same_dtype,
@@ -119,7 +121,7 @@ def kl_divergence(log_policy: torch.Tensor, ref_policy: torch.Tensor | None = No
     lp = log_policy.detach()
     bad = torch.isnan(lp) | (lp == float("inf"))
     if validation_enabled() and bool(bad.any()):
-        raise ValueError(f"log_policy must not contain NaN or +inf; found values such as {lp[bad][:4].tolist()}")
+        raise ValueError(f"log_policy must not contain NaN or +inf; found values such as {lp[bad][:MAX_SHOWN_VALUES].tolist()}")
     log_ref = log_reference(ref_policy, log_policy, like_name="log_policy")
     support = torch.isfinite(log_policy)
     # Differences taken only on π's support so that no NaN appears in the
@@ -138,11 +140,9 @@ def entropy(log_policy: torch.Tensor) -> torch.Tensor:
     """
     if not isinstance(log_policy, torch.Tensor) or log_policy.dim() < 1:
         raise ValueError(f"log_policy must be a torch.Tensor with an action axis, got {log_policy!r:.80}")
-    uniform = torch.full(
-        log_policy.shape[-1:], 1.0 / log_policy.shape[-1], dtype=log_policy.dtype,
-        device=log_policy.device,
-    )
-    return math.log(log_policy.shape[-1]) - kl_divergence(log_policy, uniform)
+    # ref_policy=None is the uniform π̄ with log π̄ = −log A exactly; an explicit tensor of 1/A would
+    # underflow in float16 for A >= 2**25 and give S = −inf.
+    return math.log(log_policy.shape[-1]) - kl_divergence(log_policy, None)
 
 
 def soft_advantage(q: torch.Tensor, tau: float, ref_policy: torch.Tensor | None = None) -> torch.Tensor:
@@ -183,8 +183,8 @@ def dueling_q(
     log_ref = log_reference(ref_policy, log_policy, like_name="log_policy")
     if ref_policy is not None and bool((ref_policy.detach() == 0).any()):
         raise ValueError(
-            "ref_policy has zero entries; Q = V + τ log(π/π̄) is undefined there. "
-            "Use a reference policy with full support for the dueling parametrisation."
+            f"ref_policy has zero entries, got {_short(ref_policy)}; Q = V + τ log(π/π̄) is "
+            "undefined there. Use a reference policy with full support for the dueling parametrisation."
         )
     return value.unsqueeze(-1) + tau * (log_policy - log_ref)
 

@@ -185,7 +185,7 @@ def _live(mdp: FiniteMDP, x: torch.Tensor) -> torch.Tensor:
     mask = mdp.terminal_mask
     if x.dim() > 1:
         mask = mask.view(-1, *([1] * (x.dim() - 1)))
-    return torch.where(mask, torch.zeros((), dtype=x.dtype), x)
+    return torch.where(mask, torch.zeros((), dtype=x.dtype, device=x.device), x)
 
 
 def policy_kl(mdp: FiniteMDP, policy: torch.Tensor) -> torch.Tensor:
