@@ -275,18 +275,26 @@ def soft_policy_iteration(mdp: FiniteMDP, max_iterations: int = 500) -> torch.Te
     in a few iterations where value iteration needs ~log(1e-12)/log(γ).  Stops
     when Q changes by ≤ 1e-13 relative: the next change is then at the level
     of the rounding of the linear solve (cond(I − γP_π) · eps ≤ 100 · 2.2e-16
-    for γ ≤ 0.99), so Q is Q* to about 1e-13 relative.
+    for γ ≤ 0.99), so Q is Q* to about 1e-13 relative.  Near-deterministic
+    transitions with γ = 0.99 and a large τ can leave it cycling at that
+    rounding floor a little above 1e-13 (measured: a 2-cycle of amplitude
+    2.3e-13 relative): once a step no longer shrinks the change and the change
+    is ≤ 1e-11 relative, Q is at the floor and is returned — still 10× inside
+    the 1e-10 relative tolerance of the tests that compare two such solutions.
     """
     from equiv import validation
     from equiv.mdp import evaluate_policy
 
     policy = mdp.ref_probs
-    q_old = None
+    q_old, last_change = None, float("inf")
     with validation(False):  # inputs are valid by construction; skip the per-call data checks (speed)
         for _ in range(max_iterations):
             _, q = evaluate_policy(mdp, policy)
-            if q_old is not None and float((q - q_old).abs().max()) <= 1e-13 * max(1.0, float(q.abs().max())):
-                return q
+            if q_old is not None:
+                change, size = float((q - q_old).abs().max()), max(1.0, float(q.abs().max()))
+                if change <= 1e-13 * size or (change >= last_change and change <= 1e-11 * size):
+                    return q
+                last_change = change
             policy = boltzmann_log_policy(q, mdp.tau, mdp.ref_probs).exp()
             q_old = q
     raise AssertionError(f"soft policy iteration did not converge in {max_iterations} iterations")
