@@ -272,8 +272,10 @@ MESSAGE_CASES = {
     ),
     "evaluate_policy singular": (
         lambda: emdp.evaluate_policy(M2.replace(gamma=1.0), POLICY_2x3),
-        r"policy evaluation is ill-posed: I - gamma\*P_pi is singular \(gamma=1\.0\); with gamma = 1 every "
-        r"policy must reach a terminal state with probability 1$",
+        (
+            r"policy evaluation is ill-posed: I - gamma\*P_pi is singular \(gamma=1\.0\); with gamma = 1 every "
+            r"policy must reach a terminal state with probability 1$"
+        ),
     ),
     # targets
     "nstep_advantage values not finite": (

@@ -291,6 +291,9 @@ def _small_terminal_mdp() -> emdp.FiniteMDP:
     )
 
 
+_TERMINAL_MDP = _small_terminal_mdp()
+_POLICY3 = torch.tensor([[0.3, 0.7], [0.6, 0.4], [0.5, 0.5]], dtype=F64)
+
 DEFAULT_DEVICE_CALLS = {
     "td_errors": lambda: equiv.td_errors(_R3, _KL3, _V3, _NEXT_V3, _DONE3, gamma=0.9, tau=0.5),
     "lambda_soft_target [T]": lambda: equiv.lambda_soft_target(
@@ -306,9 +309,7 @@ DEFAULT_DEVICE_CALLS = {
         _R3, _NEXT_Q, _DONE3, gamma=0.9, tau=0.5, regularizer="entropy"
     ),
     # the MDP and the policy are built outside the context; only policy_kl runs under it
-    "policy_kl (terminal rows zeroed)": lambda mdp=_small_terminal_mdp(), policy=torch.tensor(
-        [[0.3, 0.7], [0.6, 0.4], [0.5, 0.5]], dtype=F64
-    ): emdp.policy_kl(mdp, policy),
+    "policy_kl (terminal rows zeroed)": lambda: emdp.policy_kl(_TERMINAL_MDP, _POLICY3),
 }
 
 
