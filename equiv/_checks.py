@@ -192,13 +192,21 @@ def check_distribution(
         pd = p.detach()
         if bool((pd < 0).any()):
             raise ValueError(f"{name} must be non-negative; found {pd[pd < 0].flatten()[:MAX_SHOWN_VALUES].tolist()}")
-        sums = pd.sum(-1)
-        tol = distribution_tolerance(p.dtype, p.shape[-1])
-        err = (sums - 1).abs()
-        if bool((err > tol).any()):
-            worst = float(sums.flatten()[int(err.flatten().argmax())])
-            raise ValueError(
-                f"{name} must sum to 1 over its last axis (tolerance {tol:.1e}); found a sum of "
-                f"{worst!r} (it is not renormalised for you)"
-            )
+        check_sums_to_one(pd, name, suffix=" (it is not renormalised for you)")
     return p
+
+
+def check_sums_to_one(p: torch.Tensor, subject: str, suffix: str = "") -> None:
+    """Raise unless ``p`` sums to 1 over its last axis within ``distribution_tolerance``.
+
+    The message reads "``subject`` must sum to 1 over its last axis (tolerance …);
+    found a sum of …``suffix``", showing the sum furthest from 1.
+    """
+    sums = p.sum(-1)
+    tol = distribution_tolerance(p.dtype, p.shape[-1])
+    err = (sums - 1).abs()
+    if bool((err > tol).any()):
+        worst = float(sums.flatten()[int(err.flatten().argmax())])
+        raise ValueError(
+            f"{subject} must sum to 1 over its last axis (tolerance {tol:.1e}); found a sum of {worst!r}{suffix}"
+        )

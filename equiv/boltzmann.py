@@ -26,6 +26,7 @@ from ._checks import (
     check_distribution,
     check_float_tensor,
     check_same_dtype,
+    check_sums_to_one,
     check_tau,
     validation_enabled,
 )
@@ -106,8 +107,9 @@ def kl_divergence(log_policy: torch.Tensor, ref_policy: torch.Tensor | None = No
     The per-state penalty of Eq. (1), (24) and (33) (``KL_t`` in the paper).
 
     Args:
-      log_policy: log π, shape ``[..., A]`` (−inf allowed for zero
-        probability; those terms contribute 0, by 0·log 0 = 0).
+      log_policy: log π, shape ``[..., A]``, normalised (exp sums to 1 within
+        16·A·eps, checked while validation is on); −inf allowed for zero
+        probability, those terms contribute 0 by 0·log 0 = 0.
       ref_policy: π̄, broadcastable to ``log_policy``; ``None`` = uniform.
     Returns:
       shape ``[...]``; +inf if π puts mass where π̄ has none.
@@ -122,6 +124,9 @@ def kl_divergence(log_policy: torch.Tensor, ref_policy: torch.Tensor | None = No
     bad = torch.isnan(lp) | (lp == float("inf"))
     if validation_enabled() and bool(bad.any()):
         raise ValueError(f"log_policy must not contain NaN or +inf; found values such as {lp[bad][:MAX_SHOWN_VALUES].tolist()}")
+    if validation_enabled():
+        # KL is defined for a distribution π: an unnormalised log π would give a number, silently.
+        check_sums_to_one(lp.exp(), "log_policy must be normalised: exp(log_policy)")
     log_ref = log_reference(ref_policy, log_policy, like_name="log_policy")
     support = torch.isfinite(log_policy)
     # Differences taken only on π's support so that no NaN appears in the

@@ -316,3 +316,47 @@ def test_entropy_of_a_deterministic_float16_policy_over_2_to_the_25_actions_is_z
     log_policy[0] = 0.0
     result = equiv.entropy(log_policy)
     assert result.dtype == torch.float16 and float(result) == 0.0
+
+
+# --- KL of something that is not a distribution -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lp: equiv.kl_divergence(lp, REF3),
+        lambda lp: equiv.entropy(lp),
+        lambda lp: equiv.losses.expected_star_terms(torch.zeros(2), lp, tau=0.5),
+    ],
+    ids=["kl_divergence", "entropy", "expected_star_terms"],
+)
+def test_unnormalised_log_policy_is_rejected_not_turned_into_a_number(call):
+    """KL(π‖π̄) (Eq. (1)) needs a distribution π.  π = [0.2, 0.2, 0.2] (sum 0.6) used to give a KL of
+    0.16 silently; it is a ValueError naming log_policy and showing the sum.  Controls: the normalised
+    π is accepted, and the check is one of the data-dependent ones that ``validation(False)`` skips."""
+    bad = torch.full((2, 3), 0.2, dtype=F64).log()
+    raises(lambda: call(bad), r"log_policy must be normalised: .* found a sum of 0\.6000000000000001$")
+    assert torch.isfinite(call(LOGP_2x3)).all()
+    with equiv.validation(False):
+        assert torch.isfinite(call(bad)).all()
+
+
+@pytest.mark.parametrize(
+    "log_policy, shown",
+    [(torch.tensor([0.5], dtype=F64).log(), "0.5"), (torch.empty(2, 0, dtype=F64), "0.0")],
+    ids=["one action, mass 0.5", "no actions"],
+)
+def test_kl_rejects_a_log_policy_that_is_not_normalised_however_small(log_policy, shown):
+    """The normalisation check has no size exception: one action with mass 0.5, or no actions at all
+    (mass 0), is not a distribution.  Control: no states at all (``[0, A]``) is an empty batch, fine."""
+    raises(lambda: equiv.kl_divergence(log_policy), rf"log_policy must be normalised: .* found a sum of {shown}$")
+    assert equiv.kl_divergence(torch.empty(0, 3, dtype=F64)).shape == (0,)
+
+
+def test_distribution_sum_message_says_nothing_is_renormalised():
+    """Nothing is renormalised silently (README, "Bad input"); the message of the sum check says so."""
+    message = raises(
+        lambda: equiv.soft_value(Q_2x3, 0.5, ref_policy=torch.tensor([0.2, 0.3, 0.6], dtype=F64)),
+        r"ref_policy must sum to 1 over its last axis \(tolerance 1\.1e-14\); found a sum of 1\.1",
+    )
+    assert message.endswith(" (it is not renormalised for you)")
