@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import strategies as st
 
@@ -266,6 +268,30 @@ def relative_gap(a: torch.Tensor, b: torch.Tensor) -> float:
 
 # --- Operators and targets (tests/test_operators.py, tests/test_targets.py, ...) ---------------------------
 
+
+
+def raises_matching(call, pattern: str) -> str:
+    """``call()`` raises ValueError whose message matches the regex ``pattern`` from its start
+    (messages begin with the argument's name); returns the message."""
+    with pytest.raises(ValueError) as info:
+        call()
+    message = str(info.value)
+    assert re.match(pattern, message), f"{pattern!r} does not match {message!r}"
+    return message
+
+
+def small_terminal_mdp(
+    dtype: torch.dtype = torch.float64, gamma: float = 0.9, tau: float = 0.7, scale: float = 1.0
+) -> FiniteMDP:
+    """A fixed generic 3-state, 2-action MDP whose last state is terminal (seeded continuous draws,
+    made in float64 and cast to ``dtype``)."""
+    gen = torch.Generator().manual_seed(7)
+    transitions = torch.rand(3, 2, 3, generator=gen, dtype=torch.float64) + 0.1
+    transitions = transitions / transitions.sum(-1, keepdim=True)
+    rewards = scale * torch.randn(3, 2, generator=gen, dtype=torch.float64)
+    return FiniteMDP(
+        transitions.to(dtype), rewards.to(dtype), gamma, tau, terminal=torch.tensor([False, False, True])
+    )
 
 def soft_policy_iteration(mdp: FiniteMDP, max_iterations: int = 500) -> torch.Tensor:
     """Q* by soft policy iteration: π ← π^B_{Q_π}, each Q_π from an exact linear solve.

@@ -23,7 +23,6 @@ condition number ≤ 1/(1 − γ) = 10 of the γ = 0.9 solves, times a few hundr
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 import torch
@@ -31,34 +30,11 @@ import torch
 import equiv
 from equiv import expected, losses
 from equiv import mdp as emdp
+from tests.strategies import raises_matching, small_terminal_mdp
 
 F64 = torch.float64
 F32 = torch.float32
 RTOL32 = 1e-5  # float32 vs float64 (see the module docstring)
-
-
-def raises(call, pattern: str) -> str:
-    """``call()`` raises ValueError whose message matches ``pattern`` from its start."""
-    with pytest.raises(ValueError) as info:
-        call()
-    message = str(info.value)
-    assert re.match(pattern, message), f"{pattern!r} does not match {message!r}"
-    return message
-
-
-def small_mdp(dtype: torch.dtype = F64, gamma: float = 0.9, tau: float = 0.7, scale: float = 1.0):
-    """A generic 3-state, 2-action MDP whose last state is terminal (seeded, continuous draws)."""
-    gen = torch.Generator().manual_seed(7)
-    transitions = torch.rand(3, 2, 3, generator=gen, dtype=F64) + 0.1
-    transitions = transitions / transitions.sum(-1, keepdim=True)
-    rewards = scale * torch.randn(3, 2, generator=gen, dtype=F64)
-    return emdp.FiniteMDP(
-        transitions.to(dtype),
-        rewards.to(dtype),
-        gamma,
-        tau,
-        terminal=torch.tensor([False, False, True]),
-    )
 
 
 def _policy(dtype: torch.dtype = F64) -> torch.Tensor:
@@ -320,14 +296,13 @@ MESSAGE_CASES = {
 @pytest.mark.parametrize("call, pattern", MESSAGE_CASES.values(), ids=MESSAGE_CASES.keys())
 def test_bad_input_message_names_the_argument(call, pattern):
     """Bad input raises ValueError whose message begins with the argument's name and shows the value."""
-    raises(call, pattern)
+    raises_matching(call, pattern)
 
 
 def test_tensor_values_in_messages_are_shown_up_to_eight_entries_then_summarised():
     """A tensor passed where a number belongs is shown in full (≤ 8 entries) or by shape and dtype."""
-    raises(lambda: equiv.soft_value(Q_2x4, torch.arange(8.0)), r"tau must be a real number, got tensor\(\[0\.0, 1\.0, .*7\.0\], dtype=torch\.float64\)$")
-    raises(lambda: equiv.soft_value(Q_2x4, torch.arange(9.0)), r"tau must be a real number, got tensor\(shape=\(9,\), dtype=torch\.float64\)$")
-
+    raises_matching(lambda: equiv.soft_value(Q_2x4, torch.arange(8.0)), r"tau must be a real number, got tensor\(\[0\.0, 1\.0, .*7\.0\], dtype=torch\.float64\)$")
+    raises_matching(lambda: equiv.soft_value(Q_2x4, torch.arange(9.0)), r"tau must be a real number, got tensor\(shape=\(9,\), dtype=torch\.float64\)$")
 
 
 # --- dtype genericity: float32 in, float32 out -------------------------------------------------------------
@@ -363,8 +338,8 @@ def test_mdp_evaluators_keep_float32(evaluate):
     """A float32 MDP gives float32 results equal to the float64 ones to float32 precision: the exact
     evaluators build every constant (identity matrices, zero vectors, masks) in the MDP's dtype."""
     assert torch.get_default_dtype() == F64  # so a constant made in the default dtype would show
-    reference = evaluate(small_mdp(F64), lambda t: t)
-    result = evaluate(small_mdp(F32), lambda t: t.to(F32))
+    reference = evaluate(small_terminal_mdp(F64), lambda t: t)
+    result = evaluate(small_terminal_mdp(F32), lambda t: t.to(F32))
     assert result.dtype == F32
     assert torch.allclose(result.double(), reference, rtol=RTOL32, atol=RTOL32)
 
@@ -527,11 +502,11 @@ def test_soft_value_iteration_stops_by_its_documented_rule(scale, tol, gamma):
     returned with max_iterations = k, and max_iterations = k − 1 reports non-convergence.  The rule is
     absolute for |Q| < 1, relative for |Q| ≫ 1, and tol = 0 stops exactly at a fixed point (γ = 0:
     T Q = R exactly, reached at the second backup)."""
-    mdp = small_mdp(gamma=gamma, tau=0.7 * scale, scale=scale)
+    mdp = small_terminal_mdp(gamma=gamma, tau=0.7 * scale, scale=scale)
     k, q_k = _iterations_by_hand(mdp, tol)
     assert k >= 2
     assert torch.equal(emdp.soft_value_iteration(mdp, tol=tol, max_iterations=k), q_k)
-    raises(
+    raises_matching(
         lambda: emdp.soft_value_iteration(mdp, tol=tol, max_iterations=k - 1),
         rf"soft value iteration did not converge in max_iterations={k - 1} \(last sup-norm change .*\); "
         rf"gamma={gamma}$",
@@ -540,10 +515,10 @@ def test_soft_value_iteration_stops_by_its_documented_rule(scale, tol, gamma):
 
 def test_soft_value_iteration_starts_from_q0():
     """Started at (a float64 rounding of) Q*, one backup already meets the tolerance."""
-    mdp = small_mdp()
+    mdp = small_terminal_mdp()
     q_star = emdp.soft_value_iteration(mdp, tol=1e-14)
     assert torch.allclose(emdp.soft_value_iteration(mdp, q0=q_star, tol=1e-12, max_iterations=1), q_star, rtol=1e-12, atol=1e-12)
-    raises(lambda: emdp.soft_value_iteration(mdp, tol=1e-12, max_iterations=1), r"soft value iteration did not converge")
+    raises_matching(lambda: emdp.soft_value_iteration(mdp, tol=1e-12, max_iterations=1), r"soft value iteration did not converge")
 
 
 # --- State distributions, trajectories, ill-conditioned evaluation, state weights ----------------------------
@@ -551,7 +526,7 @@ def test_soft_value_iteration_starts_from_q0():
 
 def test_state_distributions_has_one_row_per_step_and_matches_a_python_loop():
     """ρ_t for t = 0..horizon−1 (``[T, S]``): ρ_{t+1}(s') = Σ_{s live} ρ_t(s) Σ_a π(a|s) P(s'|s,a)."""
-    mdp, policy = small_mdp(), _policy()
+    mdp, policy = small_terminal_mdp(), _policy()
     rho = emdp.state_distributions(mdp, policy, INITIAL, 4)
     assert rho.shape == (4, 3)
     P, live = mdp.transitions.tolist(), [not t for t in mdp.terminal_mask.tolist()]
@@ -567,7 +542,7 @@ def test_state_distributions_has_one_row_per_step_and_matches_a_python_loop():
 def test_enumerated_trajectories_have_positive_probability_when_the_behaviour_has_zeros():
     """Only paths of positive probability are listed (an action with π(a|s) = 0 is never taken), and
     their probabilities sum to 1."""
-    mdp = small_mdp()
+    mdp = small_terminal_mdp()
     behaviour = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
     paths = list(emdp.enumerate_trajectories(mdp, behaviour, 0, 1, 3))
     assert all(p.probability > 0.0 for p in paths)
@@ -581,7 +556,7 @@ def test_policy_evaluation_rejects_a_nearly_singular_system():
     eps = 1e-14
     transitions = torch.tensor([[[1 - eps, eps]], [[0.0, 1.0]]], dtype=F64)
     mdp = emdp.FiniteMDP(transitions, torch.ones(2, 1), 1.0, 0.5, terminal=torch.tensor([False, True]))
-    raises(
+    raises_matching(
         lambda: emdp.evaluate_policy(mdp, torch.ones(2, 1)),
         r"policy evaluation is ill-posed: I - gamma\*P_pi has condition number 1e\+14 \(gamma=1\.0\); "
         r"with gamma = 1 every policy must terminate with probability 1$",
@@ -592,7 +567,7 @@ def test_policy_evaluation_rejects_a_nearly_singular_system():
 
 def test_expected_losses_are_linear_in_state_weights_including_zeros():
     """E_{s_t} is linear in the state distribution; weights may be 0 (states never visited)."""
-    mdp = small_mdp()
+    mdp = small_terminal_mdp()
     w1, w2 = torch.tensor([0.3, 0.0, 0.0]), torch.tensor([0.0, 0.7, 0.0])
     for loss in (
         lambda w: expected.mdp_soft_q_loss(mdp, _q(), w, 2),

@@ -21,26 +21,17 @@ Exact values come from plain-Python formulas of the cited equations.  Float64 id
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 import torch
 
 import equiv
+from tests.strategies import raises_matching
 
 F64 = torch.float64
 F32 = torch.float32
 RTOL = 1e-12  # float64 identities (see the module docstring)
 EPS64 = torch.finfo(F64).eps  # 2**-52
-
-
-def raises(call, pattern: str) -> str:
-    """``call()`` raises ValueError whose message matches ``pattern`` from its start."""
-    with pytest.raises(ValueError) as info:
-        call()
-    message = str(info.value)
-    assert re.match(pattern, message), f"{pattern!r} does not match {message!r}"
-    return message
 
 
 def soft_value_by_hand(q_row: list[float], tau: float, ref: list[float] | None = None) -> float:
@@ -135,7 +126,7 @@ MESSAGE_CASES = {
 @pytest.mark.parametrize("call, pattern", MESSAGE_CASES.values(), ids=MESSAGE_CASES.keys())
 def test_bad_input_message_names_the_argument(call, pattern):
     """Bad input raises ValueError whose message begins with the argument's name and shows the value."""
-    raises(call, pattern)
+    raises_matching(call, pattern)
 
 
 # --- The distribution tolerance 16·|A|·eps(dtype), at its exact boundary ------------------------------------
@@ -155,7 +146,7 @@ def test_reference_policy_sum_tolerance_is_16_A_eps_inclusive(excess_eps, accept
         expected = soft_value_by_hand(q.tolist(), 0.5, ref.tolist())
         assert math.isclose(float(value), expected, rel_tol=RTOL)
     else:
-        raises(
+        raises_matching(
             lambda: equiv.soft_value(q, 0.5, ref_policy=ref),
             r"ref_policy must sum to 1\b.*1\.0000000000000073",
         )
@@ -261,7 +252,7 @@ def test_results_follow_the_inputs_device_under_another_default_device(call, by_
 
 def test_dtype_mismatch_message_says_nothing_is_cast():
     """The project never casts silently (README, "Bad input"); the dtype message says so in full."""
-    message = raises(
+    message = raises_matching(
         lambda: equiv.kl_divergence(LOGP_2x3, REF3.to(F32)),
         r"ref_policy has dtype torch\.float32 but log_policy has dtype torch\.float64",
     )
@@ -270,7 +261,7 @@ def test_dtype_mismatch_message_says_nothing_is_cast():
 
 def test_dueling_reference_with_a_zero_entry_message_explains_eq57():
     """Eq. (57) has log π̄ in it: the message shows the bad π̄, says why and what to do instead."""
-    message = raises(
+    message = raises_matching(
         lambda: equiv.dueling_q(Q_2x3[:, 0], LOGP_2x3, 0.5, ref_policy=torch.tensor([0.5, 0.5, 0.0])),
         r"ref_policy has zero entries",
     )
@@ -305,7 +296,7 @@ def test_messages_list_at_most_four_offending_values(call, pattern):
     """A message shows the first ``equiv._checks.MAX_SHOWN_VALUES`` = 4 offending entries (one readable
     line), however many there are."""
     assert equiv._checks.MAX_SHOWN_VALUES == 4
-    raises(call, pattern)
+    raises_matching(call, pattern)
 
 
 def test_entropy_of_a_deterministic_float16_policy_over_2_to_the_25_actions_is_zero():
@@ -335,7 +326,7 @@ def test_unnormalised_log_policy_is_rejected_not_turned_into_a_number(call):
     0.16 silently; it is a ValueError naming log_policy and showing the sum.  Controls: the normalised
     π is accepted, and the check is one of the data-dependent ones that ``validation(False)`` skips."""
     bad = torch.full((2, 3), 0.2, dtype=F64).log()
-    raises(lambda: call(bad), r"log_policy must be normalised: .* found a sum of 0\.6000000000000001$")
+    raises_matching(lambda: call(bad), r"log_policy must be normalised: .* found a sum of 0\.6000000000000001$")
     assert torch.isfinite(call(LOGP_2x3)).all()
     with equiv.validation(False):
         assert torch.isfinite(call(bad)).all()
@@ -349,13 +340,13 @@ def test_unnormalised_log_policy_is_rejected_not_turned_into_a_number(call):
 def test_kl_rejects_a_log_policy_that_is_not_normalised_however_small(log_policy, shown):
     """The normalisation check has no size exception: one action with mass 0.5, or no actions at all
     (mass 0), is not a distribution.  Control: no states at all (``[0, A]``) is an empty batch, fine."""
-    raises(lambda: equiv.kl_divergence(log_policy), rf"log_policy must be normalised: .* found a sum of {shown}$")
+    raises_matching(lambda: equiv.kl_divergence(log_policy), rf"log_policy must be normalised: .* found a sum of {shown}$")
     assert equiv.kl_divergence(torch.empty(0, 3, dtype=F64)).shape == (0,)
 
 
 def test_distribution_sum_message_says_nothing_is_renormalised():
     """Nothing is renormalised silently (README, "Bad input"); the message of the sum check says so."""
-    message = raises(
+    message = raises_matching(
         lambda: equiv.soft_value(Q_2x3, 0.5, ref_policy=torch.tensor([0.2, 0.3, 0.6], dtype=F64)),
         r"ref_policy must sum to 1 over its last axis \(tolerance 1\.1e-14\); found a sum of 1\.1",
     )

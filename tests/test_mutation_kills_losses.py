@@ -19,26 +19,17 @@ Tolerances: float64 identities of a few dozen operations on O(1) numbers hold to
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 import torch
 
 from equiv import losses
+from tests.strategies import raises_matching
 
 F64 = torch.float64
 F32 = torch.float32
 RTOL = 1e-12  # float64, a few dozen operations on O(1) numbers (see the module docstring)
 TAU = 0.7  # τ ∉ {1, 2}: τ, τ², τ³ and 2τ all differ
-
-
-def raises(call, pattern: str) -> str:
-    """``call()`` raises ValueError whose message matches ``pattern`` from its start."""
-    with pytest.raises(ValueError) as info:
-        call()
-    message = str(info.value)
-    assert re.match(pattern, message), f"{pattern!r} does not match {message!r}"
-    return message
 
 
 # Two states, three actions: a generic normalised policy, values, targets, taken actions.
@@ -178,7 +169,7 @@ MESSAGE_CASES = {
 def test_bad_input_message_names_the_argument(call, pattern):
     """Bad input raises ValueError whose message begins with the argument's name and shows the value;
     a dtype mismatch is an error, never a silent promotion ("nothing is cast silently")."""
-    raises(call, pattern)
+    raises_matching(call, pattern)
 
 
 # --- matched_soft_q_loss: the documented default value_scale = 0.5 (§6.3) -----------------------------------

@@ -21,28 +21,18 @@ times a few tens of operations).
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
 import equiv
 from equiv import expected
 from equiv import mdp as emdp
+from tests.strategies import raises_matching, small_terminal_mdp
 
 F64 = torch.float64
 F32 = torch.float32
 RTOL64 = 1e-12
 RTOL32 = 1e-5
-
-
-def raises(call, pattern: str) -> str:
-    """``call()`` raises ValueError whose message matches ``pattern`` from its start."""
-    with pytest.raises(ValueError) as info:
-        call()
-    message = str(info.value)
-    assert re.match(pattern, message), f"{pattern!r} does not match {message!r}"
-    return message
 
 
 def two_state_fields(dtype: torch.dtype = F64, **changes) -> dict:
@@ -85,7 +75,7 @@ def test_finite_mdp_stores_gamma_and_tau_as_validated_floats(gamma, tau):
 def test_singular_evaluation_message_shows_the_validated_gamma():
     """The ill-posed-evaluation ValueError shows γ as validated (gamma=1 given as the int 1 reads 1.0)."""
     mdp = emdp.FiniteMDP(**two_state_fields(gamma=1))
-    raises(
+    raises_matching(
         lambda: emdp.evaluate_policy(mdp, torch.full((2, 3), 1 / 3)),
         r"policy evaluation is ill-posed: I - gamma\*P_pi is singular \(gamma=1\.0\)",
     )
@@ -108,7 +98,7 @@ def test_default_reference_policy_is_uniform_in_the_mdp_dtype():
 def test_reference_policy_of_another_dtype_is_rejected_naming_rewards():
     """π̄ must have the dtype of ``rewards`` (nothing is cast silently): the ValueError names
     ref_policy, its dtype, and the argument it is compared with (rewards)."""
-    raises(
+    raises_matching(
         lambda: emdp.FiniteMDP(**two_state_fields(ref_policy=torch.full((2, 3), 1 / 3, dtype=F32))),
         r"ref_policy has dtype torch\.float32 but rewards has dtype torch\.float64",
     )
@@ -126,7 +116,7 @@ def test_reference_policy_of_another_dtype_is_rejected_naming_rewards():
 def test_bad_terminal_flags_are_rejected_showing_type_dtype_and_shape(terminal, shown):
     """terminal must be a bool tensor of shape [S]; the ValueError names it and shows what was
     passed: its dtype (its type, for a non-tensor) and its shape."""
-    raises(
+    raises_matching(
         lambda: emdp.FiniteMDP(**two_state_fields(terminal=terminal)),
         r"terminal must be a bool tensor of shape \[S\] = \(2,\), got " + shown + "$",
     )
@@ -151,7 +141,7 @@ def test_soft_value_iteration_reaches_the_fixed_point_in_few_iterations():
 def test_time_major_targets_reject_rewards_without_a_time_axis():
     """Trajectory functions take ``[T, ...]``: a 0-dim ``rewards`` raises a ValueError naming it."""
     scalar, flag = torch.tensor(1.0), torch.tensor(False)
-    raises(
+    raises_matching(
         lambda: equiv.nstep_return(scalar, scalar, flag, gamma=0.9),
         r"rewards must have at least 1 dimension\(s\), got shape \(\)$",
     )
@@ -282,16 +272,7 @@ _DONE3 = torch.tensor([False, True, False])
 _NEXT_Q = torch.tensor([[1.0, 2.0], [0.0, -1.0], [3.0, 3.5]], dtype=F64)
 
 
-def _small_terminal_mdp() -> emdp.FiniteMDP:
-    gen = torch.Generator().manual_seed(7)
-    transitions = torch.rand(3, 2, 3, generator=gen, dtype=F64) + 0.1
-    return emdp.FiniteMDP(
-        transitions / transitions.sum(-1, keepdim=True), torch.randn(3, 2, generator=gen, dtype=F64), 0.9, 0.7,
-        terminal=torch.tensor([False, False, True]),
-    )
-
-
-_TERMINAL_MDP = _small_terminal_mdp()
+_TERMINAL_MDP = small_terminal_mdp()
 _POLICY3 = torch.tensor([[0.3, 0.7], [0.6, 0.4], [0.5, 0.5]], dtype=F64)
 
 DEFAULT_DEVICE_CALLS = {
