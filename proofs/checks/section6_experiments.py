@@ -18,7 +18,7 @@ from ..empirical import equivalence_verdict
 from ..exact import GAP, REL_TOL, estimator_gradient, random_mdp, rel_gap
 from ..models import R, bandit, generic_policy, merged
 from ..symbolic import decide, decide_all
-from .section3_operators import _g_gamma, _nstep_estimator, _pg_setup
+from .section3_operators import _g_gamma, _nstep_estimator, _pg_setup, proper_nstep_estimator_worst_gap
 
 KS = (2, 3)
 
@@ -72,13 +72,7 @@ def eq080_printed() -> CheckResult:
 @check("eq080_corrected", kind="numeric", equations=(80,))
 def eq080_corrected() -> CheckResult:
     """(80) with the bootstrap γ^n V(s_{t+n}) (V = V_π): its expectation is g_γ for n = 1, 2, 3."""
-    mdp, logits, initial = _pg_setup(seed=80)
-    v, _ = emdp.evaluate_policy(mdp, torch.softmax(logits.detach(), -1))
-    g = _g_gamma(mdp, logits, initial, 3)
-    worst = max(
-        rel_gap(estimator_gradient(mdp, logits, initial, 3, _nstep_estimator(mdp, v, n, True)), g)
-        for n in (1, 2, 3)
-    )
+    worst = proper_nstep_estimator_worst_gap(seed=80)
     if worst > REL_TOL:
         return failed("corrected (80)", f"gap {worst:.3g}")
     return passed(
