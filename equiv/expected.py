@@ -17,10 +17,26 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_float_tensor, check_nonnegative, check_positive_int, check_same_dtype, check_tau
+from ._checks import (
+    check_distribution,
+    check_float_tensor,
+    check_nonnegative,
+    check_positive_int,
+    check_same_dtype,
+    check_tau,
+)
 from .boltzmann import boltzmann_log_policy, kl_divergence, soft_value
 from .losses import scale_gradient
-from .mdp import FiniteMDP, _check_action_values, _check_state_vector, _live, expected_nstep_return, policy_kl
+from .mdp import (
+    FiniteMDP,
+    _check_action_values,
+    _check_log_policy,
+    _check_state_vector,
+    _live,
+    _off_support_zero,
+    expected_nstep_return,
+    policy_kl,
+)
 
 __all__ = [
     "bandit_soft_q_loss",
@@ -53,9 +69,12 @@ def bandit_soft_q_loss(
     Eq. (17).  Only the reward means matter for the gradient (it is linear in r);
     the loss value omits the reward variance, a constant.
     """
+    tau = check_tau(tau)
     _bandit_inputs(q, reward_means)
     if sampling_policy is None:
         sampling_policy = boltzmann_log_policy(q, tau, ref_policy).exp()
+    else:
+        check_distribution(sampling_policy, "sampling_policy", like=q)
     weights = sampling_policy.detach()
     return (weights * 0.5 * (q - reward_means) ** 2).sum()
 
@@ -101,8 +120,8 @@ def mdp_expected_advantage(
     ``regularized=False`` the KL terms are dropped (the naive return of (79)).
     """
     n = check_positive_int(n, "n")
-    pd = log_policy.detach().exp()
-    vd = values.detach()
+    pd = _check_log_policy(mdp, log_policy).detach().exp()
+    vd = _check_state_vector(mdp, values, "values").detach()
     kl = policy_kl(mdp, pd) if regularized else None
     return (expected_nstep_return(mdp, pd, vd, n, kl=kl) - vd[:, None]).detach()
 
@@ -149,14 +168,14 @@ def mdp_a2c_loss(
     if estimator not in ("proper", "naive"):
         raise ValueError(f"estimator must be 'proper' or 'naive', got {estimator!r}")
     value_coef = check_nonnegative(value_coef, "value_coef")
-    log_policy = _check_action_values(mdp, log_policy, "log_policy")
+    log_policy = _check_log_policy(mdp, log_policy)
     values = _check_state_vector(mdp, values, "values")
     w = _weights(mdp, state_weights)
     advantage = mdp_expected_advantage(mdp, log_policy, values, n, regularized=(estimator == "proper"))
     pd = log_policy.detach().exp()
     # KL from log π, not log(exp(log π)): exp may underflow to 0 and log 0 back-propagates NaN.
     kl = _live(mdp, kl_divergence(log_policy, mdp.ref_probs))
-    policy_term = -(pd * log_policy * advantage).sum(-1) + mdp.tau * kl
+    policy_term = -(pd * _off_support_zero(log_policy) * advantage).sum(-1) + mdp.tau * kl
     value_target = values.detach()[:, None] + advantage
     value_term = (pd * 0.5 * (values[:, None] - value_target) ** 2).sum(-1)
     return w @ (policy_term + value_coef * value_term)
@@ -181,13 +200,14 @@ def mdp_matched_soft_q_loss(
     tau = check_tau(mdp.tau)
     if advantage_scale is None:
         advantage_scale = 1.0 / tau
-    log_policy = _check_action_values(mdp, log_policy, "log_policy")
+    log_policy = _check_log_policy(mdp, log_policy)
     values = _check_state_vector(mdp, values, "values")
     w = _weights(mdp, state_weights)
     log_ref = torch.log(mdp.ref_probs)
-    q = scale_gradient(values, value_scale)[:, None] + scale_gradient(
-        tau * (log_policy - log_ref), advantage_scale
-    )
+    # Where π = 0 (log π = −inf) the weight is 0: take the stream as 0 there, so that 0·(−inf)² is not NaN.
+    support = torch.isfinite(log_policy)
+    log_ratio = _off_support_zero(log_policy) - torch.where(support, log_ref, torch.zeros((), dtype=log_ref.dtype))
+    q = scale_gradient(values, value_scale)[:, None] + scale_gradient(tau * log_ratio, advantage_scale)
     pd = log_policy.detach().exp()
     kl = policy_kl(mdp, pd)
     target = (

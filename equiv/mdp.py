@@ -26,11 +26,14 @@ from typing import Iterator, NamedTuple
 import torch
 
 from ._checks import (
+    MAX_SHOWN_VALUES,
+    _short,
     check_distribution,
     check_float_tensor,
     check_gamma,
     check_nonnegative,
     check_positive_int,
+    check_sums_to_one,
     check_tau,
     check_unit_interval,
     validation_enabled,
@@ -180,6 +183,55 @@ def _check_action_values(mdp: FiniteMDP, q: torch.Tensor, name: str = "q") -> to
     return q
 
 
+def _check_log_policy(mdp: FiniteMDP, log_policy: torch.Tensor, name: str = "log_policy") -> torch.Tensor:
+    """log π ``[S, A]`` in the MDP's dtype: finite or −inf (probability 0), exp(log π) rows distributions.
+
+    −inf is allowed (deterministic policies, π̄ with zeros); NaN and +inf are not.
+    """
+    if not isinstance(log_policy, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(log_policy).__name__}: {_short(log_policy)}")
+    if not log_policy.dtype.is_floating_point:
+        raise ValueError(f"{name} must have a floating-point dtype, got {log_policy.dtype}")
+    if log_policy.shape != (mdp.num_states, mdp.num_actions):
+        raise ValueError(
+            f"{name} must have shape [S, A] = {(mdp.num_states, mdp.num_actions)}, got {tuple(log_policy.shape)}"
+        )
+    if log_policy.dtype != mdp.dtype:
+        raise ValueError(f"{name} has dtype {log_policy.dtype} but the MDP has {mdp.dtype}")
+    if validation_enabled():
+        lp = log_policy.detach()
+        bad = torch.isnan(lp) | (lp == float("inf"))
+        if bool(bad.any()):
+            raise ValueError(
+                f"{name} must be finite or -inf (probability 0); found values such as "
+                f"{lp[bad][:MAX_SHOWN_VALUES].tolist()}"
+            )
+        check_sums_to_one(lp.exp(), f"{name} must be normalised: exp({name})")
+    return log_policy
+
+
+def _off_support_zero(log_policy: torch.Tensor) -> torch.Tensor:
+    """log π with its −inf entries (π = 0) replaced by 0, so that π · log π · x is 0 there, not NaN."""
+    return torch.where(torch.isfinite(log_policy), log_policy, torch.zeros((), dtype=log_policy.dtype))
+
+
+def _solve_well_posed(system: torch.Tensor, rhs: torch.Tensor, what: str, hint: str) -> torch.Tensor:
+    """torch.linalg.solve(system, rhs) that raises ValueError instead of returning garbage.
+
+    Singular systems raise; while validation is on, so do systems with condition number > 1e12
+    (the solution would have fewer than ~4 correct digits in float64).
+    """
+    try:
+        solution = torch.linalg.solve(system, rhs)
+    except RuntimeError as err:  # torch raises on exactly singular systems
+        raise ValueError(f"{what} is singular; {hint}") from err
+    if validation_enabled():
+        cond = torch.linalg.cond(system.detach())
+        if not torch.isfinite(cond) or cond > 1e12:
+            raise ValueError(f"{what} has condition number {float(cond):.3g}; {hint}")
+    return solution
+
+
 def _live(mdp: FiniteMDP, x: torch.Tensor) -> torch.Tensor:
     """Zero the entries (rows) that belong to terminal states."""
     mask = mdp.terminal_mask
@@ -311,7 +363,12 @@ def lambda_boltzmann_backup(mdp: FiniteMDP, q: torch.Tensor, lam: float) -> torc
     delta_pi = (policy * delta).sum(-1)
     S = mdp.num_states
     system = torch.eye(S, dtype=mdp.dtype) - mdp.gamma * lam * policy_transition_matrix(mdp, policy)
-    future = torch.linalg.solve(system, delta_pi)  # E[Σ_{t≥0} (γλ)^t δ_t | s_0 = s]
+    future = _solve_well_posed(  # E[Σ_{t≥0} (γλ)^t δ_t | s_0 = s]
+        system,
+        delta_pi,
+        f"the lambda backup is ill-posed: I - gamma*lam*P_pi (gamma={mdp.gamma}, lam={lam})",
+        "with gamma*lam = 1 the Boltzmann policy must reach a terminal state with probability 1",
+    )
     total = delta + mdp.gamma * lam * mdp.continuation @ future
     return _live(mdp, mdp.tau * kl[:, None] + v[:, None] + total)
 
@@ -489,7 +546,12 @@ def state_visitation(
     initial = _check_initial(mdp, initial)
     p_pi = policy_transition_matrix(mdp, policy)
     system = torch.eye(mdp.num_states, dtype=mdp.dtype) - discount * p_pi
-    visits = torch.linalg.solve(system.T, _live(mdp, initial))
+    visits = _solve_well_posed(
+        system.T,
+        _live(mdp, initial),
+        f"state visitation is ill-posed: I - discount*P_pi (discount={discount})",
+        "with discount = 1 the policy must reach a terminal state with probability 1",
+    )
     return _live(mdp, visits)
 
 
@@ -545,7 +607,7 @@ def finite_horizon_estimator_surrogate(
     if estimator not in ("proper", "naive"):
         raise ValueError(f"estimator must be 'proper' or 'naive', got {estimator!r}")
     horizon = check_positive_int(horizon, "horizon")
-    log_policy = _check_action_values(mdp, log_policy, "log_policy")
+    log_policy = _check_log_policy(mdp, log_policy)
     policy = log_policy.exp()
     pd = policy.detach()
     qs = _finite_horizon_q(mdp, pd, horizon, regularized=(estimator == "proper"))
@@ -556,7 +618,7 @@ def finite_horizon_estimator_surrogate(
     live = (~mdp.terminal_mask).to(mdp.dtype)
     for t in range(horizon):
         q_to_go = qs[horizon - 1 - t]
-        score = (pd * log_policy * q_to_go).sum(-1)  # gradient: Σ_a π ∇log π Q
+        score = (pd * _off_support_zero(log_policy) * q_to_go).sum(-1)  # gradient: Σ_a π ∇log π Q
         total = total + (rho[t] * live) @ (score - mdp.tau * kl)
     return total
 
@@ -573,7 +635,7 @@ def policy_gradient_surrogate(
     the expectation of Eq. (49); the paper's "π* is the fixed point of g_γ"
     holds for every w.
     """
-    log_policy = _check_action_values(mdp, log_policy, "log_policy")
+    log_policy = _check_log_policy(mdp, log_policy)
     w = _check_state_vector(mdp, state_weights, "state_weights")
     policy = log_policy.exp()
     pd = policy.detach()
@@ -582,7 +644,7 @@ def policy_gradient_surrogate(
     # KL from log π, not log(exp(log π)): exp may underflow to 0 and log 0 back-propagates NaN.
     kl = _live(mdp, kl_divergence(log_policy, mdp.ref_probs))
     live = (~mdp.terminal_mask).to(mdp.dtype)
-    per_state = (pd * log_policy * advantage).sum(-1) - mdp.tau * kl
+    per_state = (pd * _off_support_zero(log_policy) * advantage).sum(-1) - mdp.tau * kl
     return (w * live) @ per_state
 
 
