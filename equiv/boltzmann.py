@@ -93,7 +93,12 @@ def boltzmann_log_policy(
     q = _check_q(q)
     tau = check_tau(tau)
     log_ref = log_reference(ref_policy, q)
-    return torch.log_softmax(q / tau + log_ref, dim=-1)
+    # Subtract before dividing: (Q − m)/τ keeps the logits of nearly tied actions to ~eps, whereas
+    # Q/τ − m/τ (inside log_softmax) cancels ~log10(|Q|/τ) digits (5e-9 in log π at |Q|/τ = 1e8).
+    # m = max of Q over π̄'s support, detached: log_softmax is invariant to the shift.
+    supported = torch.where(torch.isfinite(log_ref), q.detach(), torch.full((), -math.inf, dtype=q.dtype))
+    m = supported.amax(dim=-1, keepdim=True)
+    return torch.log_softmax((q - m) / tau + log_ref, dim=-1)
 
 
 def boltzmann_policy(q: torch.Tensor, tau: float, ref_policy: torch.Tensor | None = None) -> torch.Tensor:

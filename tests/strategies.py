@@ -557,3 +557,163 @@ def generic_mdps(
         ref_policy=exact_reference(_t(rng.dirichlet(np.ones(A), size=S))),
         terminal=torch.from_numpy(is_terminal),
     )
+
+
+# --- The edges: every regime the functions accept (tests/test_edges_*.py) ----------------------------------
+#
+# The strategies above draw what the identities need (Boltzmann policies, moderate τ, π̄ away from 0).
+# These draw what the functions *accept*: τ across 1e-4..1e2, |R| and |Q| up to 1e4, π̄ with tiny or zero
+# entries, non-Boltzmann and deterministic policies, γ = 0 and γ = 1 (with termination), absorbing
+# non-terminal states, a single action, float32.  They are new names: the examples of the strategies
+# above (and so the derandomized ci examples) are unchanged.
+
+edge_taus = st.one_of(st.sampled_from([1e-4, 1e2]), log_uniform(1e-4, 1e2))
+"""τ across 1e-4..1e2, with both ends drawn on purpose."""
+
+edge_scales = st.one_of(st.just(1e4), log_uniform(1e-2, 1e4))
+"""Magnitudes of rewards and action values, up to 1e4 (drawn exactly at 1e4 on purpose)."""
+
+edge_gammas = st.sampled_from([0.0, 0.5, 0.9, 0.99, 1.0])
+REFERENCE_KINDS = ("uniform", "dirichlet", "tiny", "zeros")
+
+
+def edge_reference(rng: np.random.Generator, S: int, A: int, kind: str) -> torch.Tensor | None:
+    """π̄ ``[S, A]`` of the given kind (``None`` = uniform); "tiny" puts 1e-300..1e-12 on some actions,
+    "zeros" puts exactly 0 on some (never on every action of a state)."""
+    if kind == "uniform":
+        return None
+    p = rng.dirichlet(np.ones(A), size=S)
+    if kind in ("tiny", "zeros") and A > 1:
+        mask = rng.random((S, A)) < 0.5
+        mask[np.arange(S), rng.integers(0, A, S)] = False  # keep one action of every state
+        p = np.where(mask, 0.0 if kind == "zeros" else 10.0 ** rng.uniform(-300, -12, (S, A)), p)
+    return exact_reference(_t(p))
+
+
+@st.composite
+def edge_mdps(
+    draw: st.DrawFn,
+    max_states: int = 3,
+    max_actions: int = 3,
+    gamma=edge_gammas,
+    tau=edge_taus,
+    reward_scale=edge_scales,
+    references=st.sampled_from(REFERENCE_KINDS),
+    dtypes=st.just(torch.float64),
+) -> FiniteMDP:
+    """Small MDPs at the edges: 1..``max_actions`` actions (A = 1 included), τ, |R| and π̄ across their
+    whole accepted range, γ ∈ {0, 0.5, 0.9, 0.99, 1}.
+
+    Dynamics are one of: no terminal state (only with γ < 1), a terminal last state, or an absorbing
+    non-terminal state (P(s|s, ·) = 1, only with γ < 1, where its value is finite but not 0).  With
+    γ = 1 the last state is terminal and every (s, a) enters it with probability ≥ 0.05 per step.
+    """
+    S = draw(st.integers(1, max_states))
+    A = draw(st.integers(1, max_actions))
+    g = draw(gamma)
+    t = draw(tau)
+    scale = draw(reward_scale)
+    kind = draw(references)
+    dtype = draw(dtypes)
+    dynamics = "terminal" if g == 1.0 else draw(st.sampled_from(["none", "terminal", "absorbing"]))
+    rng = np.random.default_rng(draw(seeds))
+    n = S + 1 if dynamics != "none" and S < 2 else S
+    P = rng.dirichlet(np.full(n, 0.5), size=(n, A))
+    terminal = np.zeros(n, dtype=bool)
+    if dynamics == "terminal":
+        terminal[-1] = True
+        if g == 1.0:
+            stop = rng.uniform(0.05, 0.5, size=(n, A))
+            P = (1 - stop)[:, :, None] * P
+            P[:, :, -1] += stop
+    elif dynamics == "absorbing":
+        P[-1] = 0.0
+        P[-1, :, -1] = 1.0
+    P = P / P.sum(-1, keepdims=True)
+    ref = edge_reference(rng, n, A, kind)
+    return FiniteMDP(
+        transitions=exact_reference(_t(P).to(dtype)),
+        rewards=_t(rng.uniform(-scale, scale, (n, A))).to(dtype),
+        gamma=g,
+        tau=t,
+        ref_policy=None if ref is None else exact_reference(ref.to(dtype)),
+        terminal=torch.from_numpy(terminal),
+    )
+
+
+POLICY_KINDS = ("boltzmann", "dirichlet", "one_hot", "sparse")
+
+
+def edge_policy(mdp: FiniteMDP, rng: np.random.Generator, kind: str, q: torch.Tensor | None = None) -> torch.Tensor:
+    """A policy ``[S, A]`` whose support lies inside π̄'s (so that its KL is finite):
+
+    * "boltzmann": π^B_q (``q`` required);
+    * "dirichlet": a random full-support (on π̄'s support) policy that is not Boltzmann for any Q
+      one would draw;
+    * "one_hot": deterministic, a random supported action in every state;
+    * "sparse": random, with exact zeros on some supported actions.
+    """
+    S, A = mdp.num_states, mdp.num_actions
+    support = (mdp.ref_probs > 0).numpy()
+    if kind == "boltzmann":
+        return boltzmann_log_policy(q, mdp.tau, mdp.ref_probs).exp()
+    if kind == "one_hot":
+        p = np.zeros((S, A))
+        for s in range(S):
+            p[s, rng.choice(np.flatnonzero(support[s]))] = 1.0
+        return _t(p).to(mdp.dtype)
+    p = np.where(support, rng.dirichlet(np.ones(A), size=S), 0.0)
+    if kind == "sparse":
+        keep = rng.random((S, A)) < 0.5
+        keep[np.arange(S), np.argmax(p, -1)] = True  # the largest supported entry stays
+        p = np.where(keep, p, 0.0)
+    return exact_reference(_t(p).to(mdp.dtype))
+
+
+def edge_q(mdp: FiniteMDP, rng: np.random.Generator, scale: float) -> torch.Tensor:
+    """Action values ``[S, A]`` uniform in [−scale, scale], with |Q| = scale attained, and in about half
+    of the states a near tie: a second action within 3τ of the best, so that π^B_Q is not deterministic
+    even at τ = 1e-4 with |Q| = 1e4 (the regime where Q/τ ≈ 1e8 and the logits must not cancel)."""
+    q = rng.uniform(-scale, scale, (mdp.num_states, mdp.num_actions))
+    q.flat[int(rng.integers(0, q.size))] = scale * rng.choice([-1.0, 1.0])
+    if mdp.num_actions > 1:
+        for s in np.flatnonzero(rng.random(mdp.num_states) < 0.5):
+            best = int(q[s].argmax())
+            other = (best + 1 + int(rng.integers(0, mdp.num_actions - 1))) % mdp.num_actions
+            q[s, other] = q[s, best] - mdp.tau * rng.uniform(0.0, 3.0)
+    return _t(q).to(mdp.dtype)
+
+
+@st.composite
+def edge_segments(
+    draw: st.DrawFn,
+    max_length: int = 6,
+    flags=st.sampled_from(["random", "all_terminated", "all_truncated", "none"]),
+    gamma=edge_gammas,
+    tau=edge_taus,
+    scale=edge_scales,
+) -> Segment:
+    """Time-major segments at the edges: all-terminated and all-truncated batches, n longer than the
+    segment (up to 3·T), γ ∈ {0, …, 1}, τ from 1e-4, rewards and values up to 1e4 in size."""
+    T = draw(st.integers(1, max_length))
+    batch = draw(st.sampled_from([(), (3,)]))
+    rng = np.random.default_rng(draw(seeds))
+    shape = (T, *batch)
+    kind = draw(flags)
+    size = draw(scale)
+    if kind == "random":
+        terminated, truncated = rng.random(shape) < 0.3, rng.random(shape) < 0.3
+    else:
+        terminated = np.full(shape, kind == "all_terminated")
+        truncated = np.full(shape, kind == "all_truncated")
+    return Segment(
+        rewards=_t(rng.uniform(-size, size, shape)),
+        kl=_t(rng.exponential(0.5, shape)),
+        values=_t(rng.uniform(-size, size, shape)),
+        next_values=_t(rng.uniform(-size, size, shape)),
+        terminated=torch.from_numpy(terminated),
+        truncated=torch.from_numpy(truncated),
+        gamma=draw(gamma),
+        tau=draw(tau),
+        n=draw(st.one_of(st.none(), st.integers(1, 3 * max_length))),
+    )
