@@ -62,7 +62,7 @@ from tests.strategies import (
 EPS = float(torch.finfo(torch.float64).eps)
 ROUNDINGS = 64  # allowed roundings of size eps·M per output (see the module docstring)
 DIGITS = 40
-FEW = settings(max_examples=profile_examples(1 / 6, minimum=6))  # 10 in ci, 166 in thorough
+FEW = settings(max_examples=profile_examples(1 / 10, minimum=5))  # 6 in ci, 100 in thorough
 
 # --- The reference, in mpmath (no equiv code) -----------------------------------------------------------
 
