@@ -530,22 +530,28 @@ def test_expected_losses_accept_deterministic_policies_and_zero_reference_entrie
             assert all(g is None or bool(torch.isfinite(g).all()) for g in grads)
 
 
-def test_bandit_soft_q_loss_at_the_edges_matches_exact_evaluation():
-    """The bandit loss (8) and its gradient (9) at τ = 1e-4, |q| = 1e4, π̄ with tiny entries: the gradient
-    π^B (q − r̄) within 64·eps·41·|q − r̄|∞ of the exact value (π^B's conditioning, module docstring)."""
+@pytest.mark.parametrize("tau", [1e-4, 1e-2, 1e2])
+def test_bandit_losses_at_the_edges_match_exact_evaluation(tau):
+    """The bandit loss (8), its gradient (9) and the policy-gradient + value-error loss of Eq. (23) (same
+    gradient) at |q| = 1e4 with a near tie, π̄ with a 1e-300 entry: both gradients are π^B (q − r̄) within
+    64·eps·41·|q − r̄|∞ of the exact value (π^B's conditioning, module docstring)."""
+    from equiv.expected import bandit_policy_gradient_value_loss
+
     q = torch.tensor([1e4, 1e4 - 1e-4, -1e4, 0.5], requires_grad=True)
     r = torch.tensor([3.0, -1e4, 2.0, 1e4])
     ref = torch.tensor([1e-300, 0.5, 0.25, 0.25])
     ref = ref / ref.sum()
-    tau = 1e-4
     (grad,) = torch.autograd.grad(bandit_soft_q_loss(q, r, tau, ref), q)
+    (grad_pg,) = torch.autograd.grad(bandit_policy_gradient_value_loss(q, r, tau, ref), q)
     with mp.workdps(DIGITS):
         qs, rs, ps = mp_list(q.detach()), mp_list(r), mp_list(ref)
         terms = [x / tau + mp.log(p) for x, p in zip(qs, ps)]
         m = max(terms)
         z = [mp.exp(t - m) for t in terms]
         exact = [zi / sum(z) * (x - y) for zi, x, y in zip(z, qs, rs)]
-        assert err_inf(grad, exact) <= ROUNDINGS * EPS * 41 * float(max(abs(x - y) for x, y in zip(qs, rs)))
+        tol = ROUNDINGS * EPS * 41 * float(max(abs(x - y) for x, y in zip(qs, rs)))
+        assert err_inf(grad, exact) <= tol
+        assert err_inf(grad_pg, exact) <= tol
 
 
 # --- Ill-posed linear solves are reported, not returned ---------------------------------------------------
