@@ -28,7 +28,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from mpmath import mp, mpf
 
-from equiv import boltzmann_log_policy, soft_value
+from equiv import boltzmann_log_policy
 from equiv.expected import (
     bandit_soft_q_loss,
     mdp_a2c_loss,
@@ -301,7 +301,7 @@ def test_lambda_boltzmann_backup_matches_the_exact_geometric_series(mdp, seed, q
         lam_mp = mpf(lam)
         total = [[mpf(0)] * mdp.num_actions for _ in range(mdp.num_states)]
         tq, weight = Q, 1 - lam_mp
-        steps = 1 if lam == 0 else int(math.ceil(-30 / math.log10(lam))) + 1
+        steps = 1 if lam == 0 else math.ceil(-30 / math.log10(lam)) + 1
         for _ in range(steps):
             tq = ex.policy_backup_q(pi, tq)
             total = [[t + weight * x for t, x in zip(rt, rx)] for rt, rx in zip(total, tq)]
@@ -523,7 +523,11 @@ def test_expected_losses_accept_deterministic_policies_and_zero_reference_entrie
     mdp_matched_soft_q_loss and the policy-gradient surrogates, although FiniteMDP accepts such π̄ and
     mdp_soft_q_loss handles it; their losses and gradients are now finite (values checked against the
     exact evaluation in the property tests above)."""
-    from equiv.mdp import boltzmann_log_policy_of, finite_horizon_estimator_surrogate, policy_gradient_surrogate
+    from equiv.mdp import (
+        boltzmann_log_policy_of,
+        finite_horizon_estimator_surrogate,
+        policy_gradient_surrogate,
+    )
 
     mdp = small_terminal_mdp()
     with_zeros = mdp.replace(ref_policy=torch.tensor([[0.5, 0.5], [1.0, 0.0], [0.5, 0.5]]))

@@ -30,9 +30,9 @@ import pytest
 import torch
 
 import equiv
+import equiv._checks
 import equiv.expected as eexp
 import equiv.mdp as emdp
-import equiv._checks
 from tests.strategies import raises_matching
 
 S, A = 2, 2
@@ -277,7 +277,7 @@ def check_near_misses(key, dtype):
             continue
         shown = p.log().exp() if kind == "log" else p  # the library checks exp(log p)
         raises_matching(
-            lambda: call_with(key, p, dtype),
+            lambda p=p: call_with(key, p, dtype),
             rf"{subject} must sum to 1 over its last axis \(tolerance {tol:.1e}\); found a sum of {shown_sum(shown)}",
         )
     if kind == "dist":  # a negative entry, the sum still exactly 1
