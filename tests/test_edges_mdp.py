@@ -14,7 +14,7 @@ this by the ∞-norm condition number of the system, computed exactly here.  A B
 temperature τ is itself ill-conditioned: its logits (Q − m)/τ carry an absolute error of eps·|Q − m|/τ,
 which matters only for actions within ~40τ of the max (the others have probability < e^-40), so its
 relative error is ≤ 64·eps·(1 + 40) — the library subtracts before it divides (see the regression
-test below; dividing first gave errors of eps·|Q|/τ ≈ 2e-8).
+test below; dividing first allowed errors up to eps·|Q|/τ ≈ 2e-8, measured 5.1e-9).
 """
 
 from __future__ import annotations
