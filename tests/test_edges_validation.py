@@ -336,3 +336,57 @@ def test_negative_control_a_looser_or_stricter_tolerance_fails_the_near_miss_che
             check_near_misses(key, torch.float64)
     monkeypatch.undo()
     check_near_misses(key, torch.float64)
+
+
+def test_log_policy_arguments_of_the_mdp_functions_are_checked():
+    """The log-policy check shared by the MDP losses and surrogates: type, dtype, shape, NaN/+inf (−inf is
+    allowed: probability 0); with validation off the data checks are skipped (nothing is renormalised:
+    a log π off by 1e-3 gives the loss of that log π, finite)."""
+    d = torch.float64
+    m, lp, v, w = mdp(d), base((S, A), d).log(), vec(d, 1.0, 2.0), base((S,), d)
+
+    def call(x):
+        return eexp.mdp_a2c_loss(m, x, v, w, 2, value_coef=0.5)
+
+    raises_matching(lambda: call(lp.tolist()), r"log_policy must be a torch\.Tensor, got list")
+    raises_matching(
+        lambda: call(torch.zeros(S, A, dtype=torch.int64)), r"log_policy must have a floating-point dtype, got torch\.int64$"
+    )
+    raises_matching(lambda: call(lp[:, :1]), r"log_policy must have shape \[S, A\] = \(2, 2\), got \(2, 1\)$")
+    raises_matching(lambda: call(lp.float()), r"log_policy has dtype torch\.float32 but the MDP has torch\.float64$")
+    for bad, shown in ((float("nan"), "nan"), (float("inf"), "inf")):
+        x = lp.clone()
+        x[1, 0] = bad
+        raises_matching(lambda x=x: call(x), rf"log_policy must be finite or -inf \(probability 0\); found values such as \[{shown}\]")
+    with equiv.validation(False):
+        assert torch.isfinite(call(lp + 1e-3))
+
+
+def test_exactly_singular_and_nearly_singular_solves():
+    """Every state absorbing, no terminal state, discount 1: I − P_π = 0 exactly, torch's solve raises and
+    the ValueError says "is singular".  A termination probability of 1e-14 per step gives cond ~1e14:
+    rejected while validation is on, solved (no condition check) with validation off."""
+    d = torch.float64
+    absorbing = torch.eye(S, dtype=d)[:, None, :].expand(S, A, S).clone()
+    m = mdp(d, transitions=absorbing, gamma=1.0)
+    policy, initial = base((S, A), d), base((S,), d)
+    raises_matching(
+        lambda: emdp.state_visitation(m, policy, initial, 1.0),
+        r"state visitation is ill-posed: I - discount\*P_pi \(discount=1\.0\) is singular; with discount = 1 the "
+        r"policy must reach a terminal state with probability 1$",
+    )
+    raises_matching(
+        lambda: emdp.lambda_boltzmann_backup(m, q(d), 1.0),
+        r"the lambda backup is ill-posed: I - gamma\*lam\*P_pi \(gamma=1\.0, lam=1\.0\) is singular; with "
+        r"gamma\*lam = 1 the Boltzmann policy must reach a terminal state with probability 1$",
+    )
+    leak = 1e-14
+    nearly = torch.tensor([[[1 - leak, leak]] * A, [[0.0, 1.0]] * A], dtype=d)
+    m = mdp(d, transitions=nearly, gamma=1.0, terminal=torch.tensor([False, True]))
+    raises_matching(
+        lambda: emdp.state_visitation(m, policy, initial, 1.0),
+        r"state visitation is ill-posed: I - discount\*P_pi \(discount=1\.0\) has condition number 1e\+14; ",
+    )
+    with equiv.validation(False):
+        visits = emdp.state_visitation(m, policy, initial, 1.0)
+    assert 0.125 / leak < float(visits[0]) < 0.5 / leak  # initial mass 1/4 × ~1/leak visits, unchecked as asked
