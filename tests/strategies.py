@@ -717,3 +717,30 @@ def edge_segments(
         tau=draw(tau),
         n=draw(st.one_of(st.none(), st.integers(1, 3 * max_length))),
     )
+
+
+def note_regimes(mdp: FiniteMDP, policy_kind: str | None = None) -> None:
+    """Record (``hypothesis.event``) which edge regimes an example reaches, for
+    ``pytest --hypothesis-show-statistics``: A = 1, γ ∈ {0, 1}, τ at its ends, π̄ with zeros / tiny entries,
+    terminal or absorbing states, float32, and the kind of policy."""
+    from hypothesis import event
+
+    ref = mdp.ref_probs
+    absorbing = bool(((mdp.transitions.diagonal(dim1=0, dim2=2) == 1).all(0) & ~mdp.terminal_mask).any())
+    features = {
+        "A=1": mdp.num_actions == 1,
+        "gamma=0": mdp.gamma == 0.0,
+        "gamma=1": mdp.gamma == 1.0,
+        "tau<=1e-3": mdp.tau <= 1e-3,
+        "tau>=10": mdp.tau >= 10.0,
+        "ref has zeros": bool((ref == 0).any()),
+        "ref has entries < 1e-12": bool(((ref > 0) & (ref < 1e-12)).any()),
+        "terminal state": bool(mdp.terminal_mask.any()),
+        "absorbing non-terminal state": absorbing,
+        "float32": mdp.dtype == torch.float32,
+    }
+    for name, reached in features.items():
+        if reached:
+            event(f"regime: {name}")
+    if policy_kind is not None:
+        event(f"policy: {policy_kind}")

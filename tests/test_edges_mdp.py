@@ -53,6 +53,7 @@ from tests.strategies import (
     edge_policy,
     edge_q,
     edge_scales,
+    note_regimes,
     profile_examples,
     raises_matching,
     seeds,
@@ -235,6 +236,7 @@ def test_boltzmann_log_policy_of_nearly_tied_actions_is_exact_to_rounding():
 def test_boltzmann_backup_matches_exact_evaluation(mdp, seed, q_scale):
     """T Q (Eqs. (38)-(39)) at τ ∈ [1e-4, 1e2], |Q|, |R| ≤ 1e4, π̄ uniform / tiny / with zeros, A ≥ 1:
     within 64·eps·M of the 40-digit value."""
+    note_regimes(mdp)
     q = edge_q(mdp, np.random.default_rng(seed), q_scale)
     with mp.workdps(DIGITS):
         exact = Exact(mdp).boltzmann_backup(mp_list(q))
@@ -247,6 +249,7 @@ def test_boltzmann_backup_matches_exact_evaluation(mdp, seed, q_scale):
 def test_boltzmann_backup_tends_to_the_hard_backup_within_the_proven_gap(mdp, seed, q_scale):
     """τ → 0: 0 ≤ [T_hard Q − T Q](s,a) ≤ γ·max_s τ log(1/π̄(a*_s|s)) (τ log A for uniform π̄), up to
     64·eps·M of rounding.  The hard backup R + γ E[max Q] is computed in numpy, not by equiv."""
+    note_regimes(mdp)
     q = edge_q(mdp, np.random.default_rng(seed), q_scale)
     gap = hard_backup(mdp, q) - boltzmann_backup(mdp, q)
     slack = ROUNDINGS * EPS * magnitude(mdp, q)
@@ -273,6 +276,7 @@ def test_negative_control_hard_backup_is_not_the_soft_backup_at_moderate_tau():
 def test_nstep_boltzmann_backup_matches_exact_evaluation(mdp, seed, q_scale, n):
     """T_{π^B_Q, n} Q (Eqs. (40)-(41)), the policy frozen at π^B_Q: within 64·eps·n·M·(1 + 40) of the
     40-digit value (the factor 41 is the conditioning of π^B_Q at temperature τ, module docstring)."""
+    note_regimes(mdp)
     q = edge_q(mdp, np.random.default_rng(seed), q_scale)
     with mp.workdps(DIGITS):
         ex = Exact(mdp)
@@ -293,6 +297,7 @@ def test_lambda_boltzmann_backup_matches_the_exact_geometric_series(mdp, seed, q
     (truncated where λ^N ≤ 1e-30, far below the tolerance) — a different route from the library's linear
     solve (43).  Tolerance 256·eps·cond·M·41/(1 − γλ): the solve's condition number (≤ (1+γλ)/(1−γλ); LU bound),
     the size of the λ-weighted sum, and π^B_Q's conditioning."""
+    note_regimes(mdp)
     q = edge_q(mdp, np.random.default_rng(seed), q_scale)
     with mp.workdps(DIGITS):
         ex = Exact(mdp)
@@ -317,6 +322,7 @@ def test_lambda_boltzmann_backup_matches_the_exact_geometric_series(mdp, seed, q
 def test_lambda_one_backup_at_gamma_one_is_exact_policy_evaluation(mdp, seed, q_scale):
     """λ = 1, γ = 1 (episodes end with probability ≥ 0.05 per step): T_{π^B_Q, 1} Q = Q_{π^B_Q}, checked
     against the exact solve; tolerance 256·eps·cond·(M + |Q_π|)·41 with cond computed exactly (LU bound)."""
+    note_regimes(mdp)
     q = edge_q(mdp, np.random.default_rng(seed), q_scale)
     with mp.workdps(DIGITS):
         ex = Exact(mdp)
@@ -335,6 +341,7 @@ def test_policy_evaluation_matches_exact_solve_for_every_kind_of_policy(mdp, see
     """V_π, Q_π (Eqs. (24)-(26)) for Boltzmann, non-Boltzmann, one-hot and sparse policies, γ ∈ [0, 1],
     |R| ≤ 1e4, τ from 1e-4: within 256·eps·cond·(M + |V_π|∞) of the exact solve (cond exact; the LU bound
     of SOLVE_ROUNDINGS)."""
+    note_regimes(mdp, kind)
     rng = np.random.default_rng(seed)
     policy = edge_policy(mdp, rng, kind, edge_q(mdp, rng, q_scale))
     v, q = evaluate_policy(mdp, policy)
@@ -352,6 +359,7 @@ def test_soft_value_iteration_has_an_exact_bellman_residual_within_its_stopping_
     stopping rule bounds the last change; one float64 backup adds ≤ 64·eps·M), and, as τ → 0 is
     approached, Q*_hard − Q̂ ∈ [−s, γ τ L/(1 − γ) + s], s = that residual bound/(1 − γ), L = the
     soft-gap constant of :func:`soft_gap_bound` (Q*_hard by hard value iteration in numpy)."""
+    note_regimes(mdp)
     tol = 1e-12
     q_hat = soft_value_iteration(mdp, tol=tol)
     with mp.workdps(DIGITS):
@@ -396,6 +404,7 @@ def _loss_inputs(mdp: FiniteMDP, seed: int, kind: str, q_scale: float):
 def test_expected_nstep_return_and_advantage_match_exact_evaluation(mdp, seed, kind, q_scale, n):
     """expected_nstep_return (the expectation of (80)) and mdp_expected_advantage for every kind of
     behaviour, with the KL of that behaviour: within 64·eps·n·(M + |V|∞) of the exact DP."""
+    note_regimes(mdp, kind)
     _, policy, values, _ = _loss_inputs(mdp, seed, kind, q_scale)
     kl = policy_kl(mdp, policy)
     with mp.workdps(DIGITS):
@@ -419,6 +428,7 @@ def test_mdp_soft_q_loss_value_and_gradient_match_exact_evaluation(mdp, seed, q_
     ∇_Q = w π (Q − y), with π = π^B_Q and y = T_{π,n} Q computed exactly.  Errors: y carries
     e ≤ 64·eps·n·M·41 (the n-step backup test); the loss then ≤ e·Σ w π |Q − y| + e² + 64·eps·loss,
     the gradient ≤ w·(e + 41·64·eps·|Q − y|∞)."""
+    note_regimes(mdp)
     q, _, _, weights = _loss_inputs(mdp, seed, "boltzmann", q_scale)
     q = q.clone().requires_grad_()
     loss = mdp_soft_q_loss(mdp, q, weights, n)
@@ -451,6 +461,7 @@ def test_mdp_a2c_loss_value_and_gradient_match_exact_evaluation(mdp, seed, kind,
     (autograd of KL = Σ exp(l)(l − log π̄) in the free leaf l = log π);  ∂/∂V(s) = −c w Σ_a π Δ.
     Tolerance: Δ carries e ≤ 64·eps·n·(M + |V|∞); each output adds it times its multiplier
     (|log π| on the support, c·|Δ|) plus 64·eps of its own size."""
+    note_regimes(mdp, kind)
     _, policy, values, weights = _loss_inputs(mdp, seed, kind, q_scale)
     log_policy = policy.log().requires_grad_()
     values = values.clone().requires_grad_()
@@ -495,6 +506,7 @@ def test_mdp_matched_soft_q_loss_value_matches_exact_evaluation(mdp, seed, kind,
     """mdp_matched_soft_q_loss (§6.3): Σ_s w Σ_{a: π>0} π ½ (V + τ log(π/π̄) − y)², y = τ KL + V + Δ
     (proper), for every kind of policy (actions with π = 0 have weight 0; they gave NaN before the fix).
     Tolerance as for the a2c loss."""
+    note_regimes(mdp, kind)
     _, policy, values, weights = _loss_inputs(mdp, seed, kind, q_scale)
     loss = mdp_matched_soft_q_loss(mdp, policy.log(), values, weights, n)
     with mp.workdps(DIGITS):

@@ -48,6 +48,7 @@ from tests.strategies import (
     edge_q,
     edge_scales,
     edge_segments,
+    note_regimes,
     profile_examples,
     seeds,
 )
@@ -85,6 +86,7 @@ def test_single_action_is_exactly_degenerate(mdp, seed, scale):
     """A = 1: π^B = π̄ = 1, KL = 0, S = 0 exactly (log 1 = 0, log_softmax of one term is x − x = 0);
     V_Q = Q and A_Q = 0 up to the two roundings of τ·((Q/τ)) (≤ 2 eps·|Q|; measured nonzero at τ = 1e-4);
     the Boltzmann backups reduce to R + γ P Q."""
+    note_regimes(mdp)
     q = edge_q(mdp, np.random.default_rng(seed), scale)
     two_roundings = 2 * EPS64 * q.abs()
     assert bool(((soft_value(q, mdp.tau) - q[:, 0]).abs() <= two_roundings[:, 0]).all())
@@ -104,6 +106,7 @@ def test_single_action_is_exactly_degenerate(mdp, seed, scale):
 def test_one_hot_policy_kl_entropy_and_objective_in_closed_form(mdp, seed):
     """A deterministic π = δ_{a*}: KL = −log π̄(a*), S = 0, E_π[Q] − τ KL = Q(a*) + τ log π̄(a*) (Eq. (27)),
     with log π = −inf off a* handled as 0·log 0 = 0 (no NaN), and π̄ as small as 1e-300."""
+    note_regimes(mdp)
     rng = np.random.default_rng(seed)
     pi = edge_policy(mdp, rng, "one_hot")
     q = edge_q(mdp, rng, 1e4)
@@ -127,6 +130,7 @@ def test_gibbs_gap_of_any_policy_is_tau_kl_to_the_boltzmann_policy(mdp, seed, ki
     (the variational form behind Eq. (27)/(31); equality, not only ≥).  Tolerance 64·eps·(|Q| + τ L)·41.
     Negative control: the reversed KL[π^B_Q ‖ π] is not the gap (infinite for sparse π, and different
     for full-support non-Boltzmann π)."""
+    note_regimes(mdp, kind)
     rng = np.random.default_rng(seed)
     q = edge_q(mdp, rng, scale)
     pi = edge_policy(mdp, rng, kind, q)
@@ -158,6 +162,7 @@ def test_negative_control_reversed_kl_is_not_the_gibbs_gap():
 def test_float32_per_state_functions_match_float64_on_the_same_inputs(mdp, seed, scale):
     """float32 in, float32 out (never cast), and within 64·eps32·M (×41 for log π^B) of the float64 value
     of the same inputs, at τ down to 1e-4 and |Q| up to 1e4."""
+    note_regimes(mdp)
     q = edge_q(mdp, np.random.default_rng(seed), scale)
     ref = mdp.ref_probs
     ref64 = ref.double() / ref.double().sum(-1, keepdim=True)
@@ -178,6 +183,7 @@ def test_float32_per_state_functions_match_float64_on_the_same_inputs(mdp, seed,
 def test_gamma_zero_backups_and_returns_are_the_rewards(mdp, seed, kind, scale, n):
     """γ = 0: T Q = T_{π,n} Q = Q_π = R and E[n-step return] = R − τ KL (nothing after the first step is
     discounted in) at live states, exactly (γ·x = 0 and R + 0 = R), for any n and any policy."""
+    note_regimes(mdp, kind)
     rng = np.random.default_rng(seed)
     q = edge_q(mdp, rng, scale)
     pi = edge_policy(mdp, rng, kind, q)
@@ -196,6 +202,7 @@ def test_float32_mdp_evaluators_match_float64(mdp, seed, kind, scale):
     """A float32 MDP stays float32 through boltzmann_backup and evaluate_policy and matches the float64
     evaluation of the same MDP within 64·eps32·M·41 (backup) and 64·eps32·cond·(M + |V|) (solve, cond ≤
     (1 + γ)/(1 − γ) or, with γ = 1, ≤ 2/0.05 since every step ends the episode with probability ≥ 0.05)."""
+    note_regimes(mdp, kind)
     rng = np.random.default_rng(seed)
     q = edge_q(mdp, rng, scale)
     pi = edge_policy(mdp, rng, kind, q)
