@@ -353,7 +353,7 @@ def test_policy_evaluation_matches_exact_solve_for_every_kind_of_policy(mdp, see
 
 
 @FEW
-@given(edge_mdps(gamma=st.sampled_from([0.0, 0.5, 0.9])))
+@given(edge_mdps(gamma=st.sampled_from([0.0, 0.5, 0.8])))
 def test_soft_value_iteration_has_an_exact_bellman_residual_within_its_stopping_rule(mdp):
     """Q̂ = soft_value_iteration: the exact residual |T Q̂ − Q̂|∞ ≤ γ·tol·max(1, |Q̂|∞) + 64·eps·M (the
     stopping rule bounds the last change; one float64 backup adds ≤ 64·eps·M), and, as τ → 0 is
@@ -367,7 +367,7 @@ def test_soft_value_iteration_has_an_exact_bellman_residual_within_its_stopping_
     bound = mdp.gamma * tol * max(1.0, float(q_hat.abs().max())) + ROUNDINGS * EPS * magnitude(mdp, q_hat)
     assert residual <= bound, (residual, bound)
     q_hard = torch.zeros_like(q_hat)
-    for _ in range(400):  # γ ≤ 0.9: 0.9^400 < 1e-18, far below the slack
+    for _ in range(250):  # γ ≤ 0.8: 0.8^250 < 1e-24, far below the slack
         q_hard = hard_backup(mdp, q_hard)
     slack = bound / (1 - mdp.gamma)
     gap = q_hard - q_hat
