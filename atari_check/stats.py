@@ -73,38 +73,45 @@ def welch(a, b) -> tuple[float, float, float]:
     return diff, se, float(ss.ttest_ind(a, b, equal_var=False).df)
 
 
-def _p(a: np.ndarray, b: np.ndarray, shift: float, alternative: str) -> float:
-    """Welch p-value of H1 "μ_a + shift − μ_b {>, <, ≠} 0" (scipy), or its limit when there is no spread."""
-    if math.hypot(ss.sem(a), ss.sem(b)) == 0.0:  # the difference is known exactly
-        d = float(a.mean() + shift - b.mean())
-        hit = {"greater": d > 0, "less": d < 0, "two-sided": d != 0}[alternative]
-        return 0.0 if hit else 1.0
-    return float(ss.ttest_ind(a + shift, b, equal_var=False, alternative=alternative).pvalue)
+class _Welch:
+    """One Welch fit (scipy.stats.ttest_ind once); p-values of shifted hypotheses from scipy.stats.t.
+
+    H1 "d + shift > 0" has p = t.sf((d̂ + shift)/se, df): ttest_ind(a + shift, b, alternative='greater')
+    is exactly this (a shift changes neither se nor df), without refitting for every margin.
+    """
+
+    def __init__(self, a: np.ndarray, b: np.ndarray):
+        self.diff, self.se, self.df = welch(a, b)
+
+    def p(self, shift: float, alternative: str) -> float:
+        d = self.diff + shift
+        if self.se == 0.0:  # no spread: the difference is known exactly
+            return 0.0 if {"greater": d > 0, "less": d < 0, "two-sided": d != 0}[alternative] else 1.0
+        z = d / self.se
+        if alternative == "greater":
+            return float(ss.t.sf(z, self.df))
+        if alternative == "less":
+            return float(ss.t.cdf(z, self.df))
+        return float(min(1.0, 2.0 * ss.t.sf(abs(z), self.df)))
+
+    def ci(self, level: float) -> tuple[float, float]:
+        h = 0.0 if self.se == 0.0 else float(ss.t.ppf(0.5 + level / 2.0, self.df)) * self.se
+        return self.diff - h, self.diff + h
 
 
-def _ci(a: np.ndarray, b: np.ndarray, level: float) -> tuple[float, float]:
-    diff, se, _ = welch(a, b)
-    if se == 0.0:
-        return diff, diff
-    lo, hi = ss.ttest_ind(a, b, equal_var=False).confidence_interval(confidence_level=level)
-    return float(lo), float(hi)
-
-
-def _common(a, b, alpha: float) -> tuple[np.ndarray, np.ndarray, dict]:
+def _common(a, b, alpha: float) -> tuple[_Welch, dict]:
     _check_alpha(alpha)
-    a, b = _group(a, "a"), _group(b, "b")
-    diff, se, df = welch(a, b)
-    ci, ci95 = _ci(a, b, 1.0 - 2.0 * alpha), _ci(a, b, 0.95)
-    return a, b, {"alpha": alpha, "diff": diff, "se": se, "df": df, "ci": list(ci), "ci_level": 1.0 - 2.0 * alpha,
-                  "ci95": list(ci95), "p_difference": _p(a, b, 0.0, "two-sided")}
+    w = _Welch(_group(a, "a"), _group(b, "b"))
+    return w, {"alpha": alpha, "diff": w.diff, "se": w.se, "df": w.df, "ci": list(w.ci(1.0 - 2.0 * alpha)),
+               "ci_level": 1.0 - 2.0 * alpha, "ci95": list(w.ci(0.95)), "p_difference": w.p(0.0, "two-sided")}
 
 
 def tost(a, b, margin: float, alpha: float = 0.05) -> dict:
     """Welch TOST of |μ_a − μ_b| < margin; a, b: per-run scores, shape (n,)."""
     _check_margin(margin)
-    a, b, out = _common(a, b, alpha)
-    p_lower = _p(a, b, margin, "greater")   # H01: d ≤ −M
-    p_upper = _p(a, b, -margin, "less")     # H02: d ≥ +M
+    w, out = _common(a, b, alpha)
+    p_lower = w.p(margin, "greater")   # H01: d ≤ −M
+    p_upper = w.p(-margin, "less")     # H02: d ≥ +M
     p_tost = max(p_lower, p_upper)
     lo, hi = out["ci"]
     verdict = "equivalent" if p_tost < alpha else "different" if (lo > margin or hi < -margin) else "inconclusive"
@@ -115,24 +122,24 @@ def tost(a, b, margin: float, alpha: float = 0.05) -> dict:
 def noninferiority(a, b, margin: float, alpha: float = 0.05) -> dict:
     """One-sided Welch test of H0 μ_a − μ_b ≤ −margin ("a is not worse than b by the margin")."""
     _check_margin(margin)
-    a, b, out = _common(a, b, alpha)
-    p = _p(a, b, margin, "greater")
-    p_inferior = _p(a, b, margin, "less")  # H1: d < −M
+    w, out = _common(a, b, alpha)
+    p = w.p(margin, "greater")
+    p_inferior = w.p(margin, "less")  # H1: d < −M
     verdict = "non-inferior" if p < alpha else "inferior" if p_inferior < alpha else "inconclusive"
     return {"verdict": verdict, "margin": float(margin), **out, "p_noninferiority": p, "p_inferior": p_inferior}
 
 
 def directional(a, b, alpha: float = 0.05) -> dict:
     """One-sided Welch tests of μ_a > μ_b and μ_a < μ_b (margin 0): ``better`` / ``worse`` / ``inconclusive``."""
-    a, b, out = _common(a, b, alpha)
-    p_better, p_worse = _p(a, b, 0.0, "greater"), _p(a, b, 0.0, "less")
+    w, out = _common(a, b, alpha)
+    p_better, p_worse = w.p(0.0, "greater"), w.p(0.0, "less")
     verdict = "better" if p_better < alpha else "worse" if p_worse < alpha else "inconclusive"
     return {"verdict": verdict, "margin": None, **out, "p_better": p_better, "p_worse": p_worse}
 
 
 def difference(a, b, alpha: float = 0.05) -> dict:
     """Two-sided Welch test of μ_a ≠ μ_b at level α: ``different`` or ``inconclusive``."""
-    a, b, out = _common(a, b, alpha)
+    _, out = _common(a, b, alpha)
     verdict = "different" if out["p_difference"] < alpha else "inconclusive"
     return {"verdict": verdict, "margin": None, **out}
 

@@ -1,0 +1,237 @@
+"""``python -m atari_check compare`` / ``plot`` end to end, with negative controls through the CLI.
+
+A synthetic study with known answers (per-run scores constant within a run, so final_score = auc =
+the run's level): sql 0.3 above a2c-proper (equivalent), a2c-naive 60 below a2c-proper (non-inferior at the
+margin 50, different by the difference test), dqn-soft-ent 5 above dqn, dqn-soft-kl 5 below,
+sql-unscaled 300 below.  Seed-to-seed spread ±1 (levels level + (−1, 1, −0.5, 0.5)), so every
+verdict is decided by a wide gap (the 90% CI half-widths are ~1.1).  Each decision helper is then
+replaced by a deliberately wrong variant (a swapped sign, a margin on the wrong side, the wrong
+tail) and the verdict that ``cli.main(["compare", ...])`` writes must flip.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats as ss
+
+from atari_check import cli
+from atari_check import compare as cmp
+from atari_check import stats
+from proofs.empirical import ResultsFormatError, equivalence_verdict, load_comparisons
+from tests.test_atari_stats import _fake_run
+
+SPREAD = (-1.0, 1.0, -0.5, 0.5)
+LEVELS = {"a2c-proper": 400.0, "sql": 400.3, "a2c-naive": 340.0, "sql-unscaled": 100.0,
+          "dqn": 300.0, "dqn-soft-ent": 305.0, "dqn-soft-kl": 295.0}
+
+
+@pytest.fixture(autouse=True)
+def _few_resamples(monkeypatch):
+    monkeypatch.setattr(cmp, "N_BOOT", 200)
+
+
+def _study(root):
+    for algo, level in LEVELS.items():
+        for seed, e in enumerate(SPREAD):
+            # sql's spread is permuted so that a2c-proper − sql is not identically zero
+            e = SPREAD[(seed + 1) % 4] if algo == "sql" else e
+            _fake_run(root, algo, seed, [level + e] * 10)
+    return root
+
+
+def _run_compare(tmp_path, *extra) -> dict:
+    runs = _study(tmp_path / "study" / "runs") if not (tmp_path / "study").exists() else tmp_path / "study" / "runs"
+    out = tmp_path / "study" / "cmp"
+    assert cli.main(["compare", str(runs), "--out", str(out), *extra]) == 0
+    doc = json.loads((out / "compare.json").read_text())
+    return {(c["test"], c["metric"]): c for c in doc["comparisons"]}
+
+
+EXPECTED = {"fig3_equiv": "equivalent", "unscaled_control": "different", "unstable_sql": "worse",
+            "fig1_noninf": "non-inferior", "fig2_ent_better": "better", "fig2_kl_worse": "worse",
+            "sensitivity": "different"}
+
+
+def test_registered_tests_give_the_known_answers(tmp_path):
+    by = _run_compare(tmp_path)
+    assert {t for t, _ in by} == set(EXPECTED)  # unstable_a2c: no a2c-proper-c100 runs, not compared
+    for (test, metric), c in by.items():
+        assert c["verdict"] == EXPECTED[test] and c["as_expected"], (test, metric, c["verdict"])
+        assert c["rules_version"] == cmp.LATEST_RULES and c["preregistered"] is True
+    for test in ("fig3_equiv", "fig1_noninf"):
+        c = by[(test, "auc")]
+        assert c["smallest_margin"] < c["margin"] and c["smallest_margin_fraction"] == pytest.approx(
+            c["smallest_margin"] / 500.0)
+    # fig1: d = +60 with CI ~[58.9, 61.1], so any margin > 0 passes
+    assert by[("fig1_noninf", "auc")]["smallest_margin"] == 0.0
+
+
+def test_smallest_margin_is_where_the_cli_verdict_changes(tmp_path):
+    by = _run_compare(tmp_path)
+    m = by[("fig3_equiv", "auc")]["smallest_margin"]
+    for fraction, verdict in ((m / 500 * (1 + 1e-6), "equivalent"), (m / 500 * (1 - 1e-6), "inconclusive")):
+        again = _run_compare(tmp_path, "--margin-fraction", repr(fraction))
+        assert again[("fig3_equiv", "auc")]["verdict"] == verdict
+        assert again[("fig3_equiv", "auc")]["preregistered"] is False  # an override is never pre-registered
+
+
+_TOST, _DIRECTIONAL, _DIFFERENCE = stats.tost, stats.directional, stats.difference  # the correct ones
+
+
+def _wrong_side_noninferiority(a, b, margin, alpha=0.05):
+    """Bug: the margin on the wrong side (tests H0 d ≥ +M, i.e. 'a is not better by M')."""
+    res = _TOST(a, b, margin, alpha)
+    p = ss.ttest_ind(np.asarray(a) - margin, b, equal_var=False, alternative="less").pvalue
+    return {**res, "verdict": "non-inferior" if p < alpha else "inconclusive", "p_noninferiority": float(p)}
+
+
+def _swapped_directional(a, b, alpha=0.05):
+    """Bug: b − a instead of a − b."""
+    return _DIRECTIONAL(b, a, alpha)
+
+
+def _wrong_tail_difference(a, b, alpha=0.05):
+    """Bug: a one-sided test in the wrong direction called the difference test."""
+    res = _DIFFERENCE(a, b, alpha)
+    p = ss.ttest_ind(a, b, equal_var=False, alternative="less").pvalue
+    return {**res, "verdict": "different" if p < alpha else "inconclusive", "p_difference": float(p)}
+
+
+def _tost_margin_on_one_side(a, b, margin, alpha=0.05):
+    """Bug: both one-sided tests shifted by +M (H02 tests d ≥ −M)."""
+    res = _TOST(a, b, margin, alpha)
+    w = stats._Welch(np.asarray(a, float), np.asarray(b, float))
+    p_tost = max(w.p(margin, "greater"), w.p(margin, "less"))
+    return {**res, "verdict": "equivalent" if p_tost < alpha else "inconclusive", "p_tost": p_tost}
+
+
+@pytest.mark.parametrize("name,mutant,tests", [
+    ("noninferiority", _wrong_side_noninferiority, ("fig1_noninf",)),
+    ("directional", _swapped_directional, ("fig2_ent_better", "fig2_kl_worse", "unstable_sql")),
+    ("difference", _wrong_tail_difference, ("sensitivity",)),
+    ("tost", _tost_margin_on_one_side, ("fig3_equiv",)),
+])
+def test_a_wrong_decision_helper_flips_the_cli_verdict(tmp_path, monkeypatch, name, mutant, tests):
+    monkeypatch.setattr(stats, name, mutant)
+    by = _run_compare(tmp_path)
+    for test in tests:
+        for metric in cmp.METRICS:
+            assert by[(test, metric)]["verdict"] != EXPECTED[test], (name, test, metric)
+            assert not by[(test, metric)]["as_expected"]
+
+
+def test_a_wrong_smallest_margin_is_caught(tmp_path, monkeypatch):
+    """Bug: min(|lo|, |hi|).  The reported margin then does not pass the TOST the CLI ran."""
+    def passes(by):
+        c = by[("fig3_equiv", "auc")]
+        return stats.tost(c["values_a"], c["values_b"], c["smallest_margin"] * (1 + 1e-9))["verdict"] == "equivalent"
+
+    def with_values(by, tmp):
+        doc = json.loads((tmp / "study" / "cmp" / "compare.json").read_text())
+        groups = {(g["algo"]): g for g in doc["groups"]}
+        for (test, metric), c in by.items():
+            c["values_a"], c["values_b"] = groups[c["a"]][metric]["values"], groups[c["b"]][metric]["values"]
+        return by
+
+    assert passes(with_values(_run_compare(tmp_path), tmp_path))
+    monkeypatch.setattr(stats, "smallest_equivalence_margin", lambda ci: float(min(abs(ci[0]), abs(ci[1]))))
+    assert not passes(with_values(_run_compare(tmp_path), tmp_path))
+
+
+# --------------------------------------------------------------------------- issue 12 §2/§3
+
+
+def test_a_run_without_episodes_is_named_and_skipped_or_refused(tmp_path, capsys):
+    runs = _study(tmp_path / "study" / "runs")
+    empty = _fake_run(runs / "short", "sql", 7, [])
+    (empty / "episodes.csv").write_text("frames,update,env,return,length\n")
+    assert cli.main(["compare", str(runs), "--out", str(tmp_path / "cmp")]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and str(empty) in err and "no finished episode" in err
+    doc = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert any(str(empty) in n for n in doc["notes"]) and str(empty) not in {r["dir"] for r in doc["runs"]}
+    assert cli.main(["compare", str(runs), "--out", str(tmp_path / "cmp2"), "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and str(empty) in err and not (tmp_path / "cmp2").exists()
+    png = tmp_path / "fig" / "c.png"
+    assert cli.main(["plot", str(runs), "--out", str(png)]) == 0
+    assert str(empty) in capsys.readouterr().err and png.exists()
+    assert cli.main(["plot", str(runs), "--out", str(tmp_path / "fig" / "d.png"), "--strict"]) == 2
+
+
+def test_default_out_is_outside_the_runs_tree_and_inside_is_refused(tmp_path, capsys):
+    runs = _study(tmp_path / "results" / "cpu" / "runs")
+    assert cli.main(["compare", str(runs)]) == 0
+    assert (runs.parent / "compare.json").exists() and not list(runs.rglob("compare.json"))
+    for bad in (runs, runs / "sub"):
+        assert cli.main(["compare", str(runs), "--out", str(bad)]) == 2
+        assert "inside the input folder" in capsys.readouterr().err
+    assert not list(runs.rglob("compare.json"))
+
+
+def test_the_reader_refuses_two_summaries_of_the_same_runs(tmp_path):
+    runs = _study(tmp_path / "results" / "cpu" / "runs")
+    assert cli.main(["compare", str(runs)]) == 0
+    doc = (runs.parent / "compare.json").read_text()
+    assert len(load_comparisons("cpu", tmp_path / "results")[1]) > 0
+    (runs.parent / "again").mkdir()
+    (runs.parent / "again" / "compare.json").write_text(doc)
+    with pytest.raises(ResultsFormatError, match="counted twice") as err:
+        load_comparisons("cpu", tmp_path / "results")
+    assert "again" in str(err.value)
+
+
+def test_compare_report_fits_120_columns(tmp_path):
+    runs = _study(tmp_path / "study" / "runs")
+    long_env = "AVeryLongEnvironmentName-v1"
+    cmp.SCORE_RANGES[long_env] = (0.0, 500.0)
+    try:
+        for seed in range(2):
+            _fake_run(runs / "long", "sql", seed, [1.0] * 3, env=long_env)
+        result = cmp.compare([runs])
+    finally:
+        del cmp.SCORE_RANGES[long_env]
+    result["notes"].append("x" * 30 + " " + "a very long note " * 12)
+    lines = cmp.format_report(result).splitlines()
+    assert max(len(line) for line in lines) <= 120, max(lines, key=len)
+
+
+def test_plots_are_readable(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from atari_check import plot
+
+    runs, _ = cmp.load_runs([_study(tmp_path / "runs")])
+    runs = [r for r in runs if r["algo"].startswith(("a2c", "sql"))]
+    fig = plot.learning_curves_figure(runs)
+    try:
+        w, h = fig.get_size_inches() * plot.DPI
+        assert w >= 800 and h >= 600  # pixels per panel at the saved DPI
+        for ax in fig.axes:
+            assert ax.get_xlabel() == "frames (millions)" and ax.get_ylabel()
+            ticks = [ax.xaxis.get_major_formatter()(v) for v in (500.0, 1000.0)]
+            assert ticks == ["0.0005", "0.001"]  # frames shown in millions
+            markers = [line.get_marker() for line in ax.get_lines()]
+            assert len(set(markers)) == len(markers) == 4 and "None" not in markers
+    finally:
+        plt.close(fig)
+
+
+# --------------------------------------------------------------------------- the reader's use of the controls
+
+
+def test_sensitivity_control_that_does_not_separate_makes_equivalence_inconclusive(tmp_path):
+    runs = _study(tmp_path / "results" / "cpu" / "runs")
+    assert cli.main(["compare", str(runs)]) == 0
+    assert equivalence_verdict("cpu", ("a2c-proper", "sql"), "x", root=tmp_path / "results").outcome == "pass"
+    path = runs.parent / "compare.json"
+    doc = json.loads(path.read_text())
+    for c in doc["comparisons"]:
+        if c["role"] == "sensitivity" and c["metric"] == "auc":
+            c["verdict"] = "inconclusive"
+    path.write_text(json.dumps(doc))
+    result = equivalence_verdict("cpu", ("a2c-proper", "sql"), "x", root=tmp_path / "results")
+    assert result.outcome == "inconclusive" and "sensitivity control" in result.detail and " auc" in result.detail
