@@ -80,7 +80,8 @@ class Comparison:
     rules_version: int | None = None
 
     def describe(self) -> str:
-        margin = f" vs margin ±{self.margin:.4g}" if self.margin is not None else ""
+        sign = "−" if self.kind == "noninferiority" else "±"  # non-inferiority: one-sided, below −M fails
+        margin = f" vs margin {sign}{self.margin:.4g}" if self.margin is not None else ""
         smallest = f" (passes for margin > {self.smallest_margin:.4g})" if self.smallest_margin is not None else ""
         pre = {True: "", False: ", post hoc", None: ""}[self.preregistered]
         rules = f", rules v{self.rules_version}" if self.rules_version is not None else ""
