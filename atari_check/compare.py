@@ -321,11 +321,11 @@ def _describe_groups(groups: dict[tuple[str, str], list[dict]]) -> list[dict]:
         for metric in METRICS:
             x = np.array([r[metric] for r in group])
             many = len(x) > 1
+            cis = stats.bootstrap_cis(x, n_boot=N_BOOT, seed=BOOT_SEED) if many else {}
             row[metric] = {
                 "values": [float(v) for v in x], "mean": float(x.mean()),
                 "std": float(x.std(ddof=1)) if many else None, "iqm": stats.iqm(x),
-                "mean_ci95": list(stats.bootstrap_ci(x, "mean", n_boot=N_BOOT, seed=BOOT_SEED)) if many else None,
-                "iqm_ci95": list(stats.bootstrap_ci(x, "iqm", n_boot=N_BOOT, seed=BOOT_SEED)) if many else None,
+                "mean_ci95": list(cis["mean"]) if many else None, "iqm_ci95": list(cis["iqm"]) if many else None,
             }
         row["elapsed_s_total"] = float(sum(r["elapsed_s"] or 0.0 for r in group))
         rows.append(row)
@@ -399,6 +399,7 @@ def compare(dirs: list[str | Path], *, rules: int = LATEST_RULES, margin_fractio
                 xa = np.array([r[metric] for r in ga])
                 xb = np.array([r[metric] for r in gb])
                 res = run_test(test, xa, xb, margin, alpha)
+                diff_cis = stats.bootstrap_diff_cis(xa, xb, n_boot=N_BOOT, seed=BOOT_SEED)
                 p_values = {k: v for k, v in res.items() if k.startswith("p_")}
                 smallest = res.get("smallest_margin")
                 comparisons.append({
@@ -413,10 +414,8 @@ def compare(dirs: list[str | Path], *, rules: int = LATEST_RULES, margin_fractio
                     "n_a": len(xa), "n_b": len(xb), "mean_a": float(xa.mean()), "mean_b": float(xb.mean()),
                     "iqm_a": stats.iqm(xa), "iqm_b": stats.iqm(xb),
                     "diff": res["diff"], "se": res["se"], "df": res["df"], "alpha": alpha, **p_values,
-                    "iqm_diff_ci95_bootstrap": list(stats.bootstrap_diff_ci(xa, xb, "iqm", n_boot=N_BOOT,
-                                                                            seed=BOOT_SEED)),
-                    "mean_diff_ci95_bootstrap": list(stats.bootstrap_diff_ci(xa, xb, "mean", n_boot=N_BOOT,
-                                                                             seed=BOOT_SEED)),
+                    "iqm_diff_ci95_bootstrap": list(diff_cis["iqm"]),
+                    "mean_diff_ci95_bootstrap": list(diff_cis["mean"]),
                     "score_range": list(score_range), "rules_version": rule_set.version,
                     "registered": test.registered,
                     "preregistered": _preregistered(test, first, margin_fraction is not None),

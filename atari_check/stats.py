@@ -66,7 +66,7 @@ def _check_margin(margin: float) -> None:
 def welch(a, b) -> tuple[float, float, float]:
     """(d̂ = mean a − mean b, Welch standard error, Welch–Satterthwaite df); a, b: shape (n,), n ≥ 2."""
     a, b = _group(a, "a"), _group(b, "b")
-    se = math.hypot(ss.sem(a), ss.sem(b))
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))  # the standard error ttest_ind divides by
     diff = float(a.mean() - b.mean())
     if se == 0.0:
         return diff, 0.0, float(len(a) + len(b) - 2)
@@ -179,33 +179,52 @@ def _check_boot(n_boot: int, level: float) -> None:
 
 
 def _percentile_ci(samples: tuple[np.ndarray, ...], statistic, n_boot: int, seed: int,
-                   level: float) -> tuple[float, float]:
+                   level: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) arrays of the percentile CI of a vector-valued vectorised ``statistic``."""
     with warnings.catch_warnings():  # constant data: scipy warns, and the CI is the point
         warnings.simplefilter("ignore", ss.DegenerateDataWarning)
         res = ss.bootstrap(samples, statistic, n_resamples=n_boot, method="percentile", vectorized=True,
                            confidence_level=level, rng=np.random.default_rng(seed))
-    lo, hi = res.confidence_interval
-    if not (math.isfinite(lo) and math.isfinite(hi)):  # every resample identical
-        point = float(statistic(*samples, axis=-1))
-        return point, point
-    return float(lo), float(hi)
+    lo, hi = np.atleast_1d(res.confidence_interval.low), np.atleast_1d(res.confidence_interval.high)
+    point = np.atleast_1d(statistic(*samples, axis=-1))
+    same = ~(np.isfinite(lo) & np.isfinite(hi))  # every resample identical: the CI is the point
+    return np.where(same, point, lo), np.where(same, point, hi)
+
+
+def bootstrap_cis(x, stats_: Sequence[str] = STATS, *, n_boot: int = 10_000, seed: int = 0,
+                  level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap CIs over runs of each of ``stats_`` ('mean', 'iqm'), from the same resamples.
+
+    x: per-run scores, shape (n,).  One ``scipy.stats.bootstrap`` call; each CI equals the one a
+    separate call with the same seed gives (the resample indices depend only on the seed and n).
+    """
+    _check_boot(n_boot, level)
+    fs = [_stat(name) for name in stats_]
+    lo, hi = _percentile_ci((_group(x, "x"),), lambda s, axis=-1: np.stack([f(s, axis=axis) for f in fs]),
+                            n_boot, seed, level)
+    return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(stats_)}
+
+
+def bootstrap_diff_cis(a, b, stats_: Sequence[str] = STATS, *, n_boot: int = 10_000, seed: int = 0,
+                       level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap CIs of stat(a) − stat(b), each group's runs resampled independently."""
+    _check_boot(n_boot, level)
+    fs = [_stat(name) for name in stats_]
+    lo, hi = _percentile_ci((_group(a, "a"), _group(b, "b")), lambda x, y, axis=-1: np.stack(
+        [f(x, axis=axis) - f(y, axis=axis) for f in fs]), n_boot, seed, level)
+    return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(stats_)}
 
 
 def bootstrap_ci(x, stat: str = "mean", *, n_boot: int = 10_000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of ``stat`` ('mean' or 'iqm') over runs, x: shape (n,); fixed seed."""
-    _check_boot(n_boot, level)
-    f = _stat(stat)
-    return _percentile_ci((_group(x, "x"),), lambda s, axis=-1: f(s, axis=axis), n_boot, seed, level)
+    return bootstrap_cis(x, (stat,), n_boot=n_boot, seed=seed, level=level)[stat]
 
 
 def bootstrap_diff_ci(a, b, stat: str = "mean", *, n_boot: int = 10_000, seed: int = 0,
                       level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of stat(a) − stat(b), each group's runs resampled independently."""
-    _check_boot(n_boot, level)
-    f = _stat(stat)
-    return _percentile_ci((_group(a, "a"), _group(b, "b")),
-                          lambda x, y, axis=-1: f(x, axis=axis) - f(y, axis=axis), n_boot, seed, level)
+    """Percentile bootstrap CI of stat(a) − stat(b), resampling each group's runs independently."""
+    return bootstrap_diff_cis(a, b, (stat,), n_boot=n_boot, seed=seed, level=level)[stat]
 
 
 def normalise(scores, score_range: tuple[float, float]) -> np.ndarray:
@@ -232,7 +251,8 @@ def aggregate_iqm_ci(games: Sequence, *, n_boot: int = 10_000, seed: int = 0,
     samples = tuple(_group(g, f"games[{i}]") for i, g in enumerate(games))
     if not samples:
         raise ValueError("games must hold at least one game's scores")
-    return _percentile_ci(samples, _pooled_iqm, n_boot, seed, level)
+    lo, hi = _percentile_ci(samples, _pooled_iqm, n_boot, seed, level)
+    return float(lo[0]), float(hi[0])
 
 
 def aggregate_iqm_diff_ci(games_a: Sequence, games_b: Sequence, *, n_boot: int = 10_000, seed: int = 0,
@@ -248,4 +268,5 @@ def aggregate_iqm_diff_ci(games_a: Sequence, games_b: Sequence, *, n_boot: int =
     def stat(*xs, axis=-1):
         return _pooled_iqm(*xs[:k], axis=axis) - _pooled_iqm(*xs[k:], axis=axis)
 
-    return _percentile_ci(samples, stat, n_boot, seed, level)
+    lo, hi = _percentile_ci(samples, stat, n_boot, seed, level)
+    return float(lo[0]), float(hi[0])

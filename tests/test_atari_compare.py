@@ -33,8 +33,21 @@ def _few_resamples(monkeypatch):
     monkeypatch.setattr(cmp, "N_BOOT", 200)
 
 
-def _study(root):
-    for algo, level in LEVELS.items():
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    """The whole synthetic study under results/cpu/runs, compared once with the default --out."""
+    root = tmp_path_factory.mktemp("full")
+    runs = root / "results" / "cpu" / "runs"
+    _study(runs)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cmp, "N_BOOT", 200)
+        assert cli.main(["compare", str(runs)]) == 0
+    return runs
+
+
+def _study(root, algos=tuple(LEVELS)):
+    for algo in algos:
+        level = LEVELS[algo]
         for seed, e in enumerate(SPREAD):
             # sql's spread is permuted so that a2c-proper − sql is not identically zero
             e = SPREAD[(seed + 1) % 4] if algo == "sql" else e
@@ -42,8 +55,10 @@ def _study(root):
     return root
 
 
-def _run_compare(tmp_path, *extra) -> dict:
-    runs = _study(tmp_path / "study" / "runs") if not (tmp_path / "study").exists() else tmp_path / "study" / "runs"
+def _run_compare(tmp_path, *extra, algos=tuple(LEVELS)) -> dict:
+    runs = tmp_path / "study" / "runs"
+    if not runs.exists():
+        _study(runs, algos)
     out = tmp_path / "study" / "cmp"
     assert cli.main(["compare", str(runs), "--out", str(out), *extra]) == 0
     doc = json.loads((out / "compare.json").read_text())
@@ -55,8 +70,12 @@ EXPECTED = {"fig3_equiv": "equivalent", "unscaled_control": "different", "unstab
             "sensitivity": "different"}
 
 
-def test_registered_tests_give_the_known_answers(tmp_path):
-    by = _run_compare(tmp_path)
+def _by_test(path) -> dict:
+    return {(c["test"], c["metric"]): c for c in json.loads(path.read_text())["comparisons"]}
+
+
+def test_registered_tests_give_the_known_answers(full):
+    by = _by_test(full.parent / "compare.json")
     assert {t for t, _ in by} == set(EXPECTED)  # unstable_a2c: no a2c-proper-c100 runs, not compared
     for (test, metric), c in by.items():
         assert c["verdict"] == EXPECTED[test] and c["as_expected"], (test, metric, c["verdict"])
@@ -69,11 +88,12 @@ def test_registered_tests_give_the_known_answers(tmp_path):
     assert by[("fig1_noninf", "auc")]["smallest_margin"] == 0.0
 
 
+@pytest.mark.slow  # three compare runs; the boundary itself is tested cheaply in test_atari_stats.py
 def test_smallest_margin_is_where_the_cli_verdict_changes(tmp_path):
-    by = _run_compare(tmp_path)
+    by = _run_compare(tmp_path, algos=("a2c-proper", "sql"))
     m = by[("fig3_equiv", "auc")]["smallest_margin"]
     for fraction, verdict in ((m / 500 * (1 + 1e-6), "equivalent"), (m / 500 * (1 - 1e-6), "inconclusive")):
-        again = _run_compare(tmp_path, "--margin-fraction", repr(fraction))
+        again = _run_compare(tmp_path, "--margin-fraction", repr(fraction), algos=("a2c-proper", "sql"))
         assert again[("fig3_equiv", "auc")]["verdict"] == verdict
         assert again[("fig3_equiv", "auc")]["preregistered"] is False  # an override is never pre-registered
 
@@ -108,15 +128,21 @@ def _tost_margin_on_one_side(a, b, margin, alpha=0.05):
     return {**res, "verdict": "equivalent" if p_tost < alpha else "inconclusive", "p_tost": p_tost}
 
 
-@pytest.mark.parametrize("name,mutant,tests", [
-    ("noninferiority", _wrong_side_noninferiority, ("fig1_noninf",)),
-    ("directional", _swapped_directional, ("fig2_ent_better", "fig2_kl_worse", "unstable_sql")),
-    ("difference", _wrong_tail_difference, ("sensitivity",)),
-    ("tost", _tost_margin_on_one_side, ("fig3_equiv",)),
+# Two compare runs each; the tost one stays in the default suite, the others run with -m slow
+# (their helpers' known answers are in test_atari_stats.py).
+@pytest.mark.parametrize("name,mutant,tests,algos", [
+    pytest.param("noninferiority", _wrong_side_noninferiority, ("fig1_noninf",), ("a2c-proper", "a2c-naive"),
+                 marks=pytest.mark.slow),
+    pytest.param("directional", _swapped_directional, ("fig2_ent_better", "fig2_kl_worse", "unstable_sql"),
+                 ("dqn", "dqn-soft-ent", "dqn-soft-kl", "sql", "sql-unscaled"), marks=pytest.mark.slow),
+    pytest.param("difference", _wrong_tail_difference, ("sensitivity",), ("a2c-proper", "a2c-naive"),
+                 marks=pytest.mark.slow),
+    ("tost", _tost_margin_on_one_side, ("fig3_equiv",), ("a2c-proper", "sql")),
 ])
-def test_a_wrong_decision_helper_flips_the_cli_verdict(tmp_path, monkeypatch, name, mutant, tests):
+def test_a_wrong_decision_helper_flips_the_cli_verdict(tmp_path, monkeypatch, name, mutant, tests, algos):
+    assert all(_run_compare(tmp_path / "right", algos=algos)[(t, "auc")]["as_expected"] for t in tests)
     monkeypatch.setattr(stats, name, mutant)
-    by = _run_compare(tmp_path)
+    by = _run_compare(tmp_path / "wrong", algos=algos)
     for test in tests:
         for metric in cmp.METRICS:
             assert by[(test, metric)]["verdict"] != EXPECTED[test], (name, test, metric)
@@ -136,16 +162,17 @@ def test_a_wrong_smallest_margin_is_caught(tmp_path, monkeypatch):
             c["values_a"], c["values_b"] = groups[c["a"]][metric]["values"], groups[c["b"]][metric]["values"]
         return by
 
-    assert passes(with_values(_run_compare(tmp_path), tmp_path))
+    algos = ("a2c-proper", "sql")
+    assert passes(with_values(_run_compare(tmp_path, algos=algos), tmp_path))
     monkeypatch.setattr(stats, "smallest_equivalence_margin", lambda ci: float(min(abs(ci[0]), abs(ci[1]))))
-    assert not passes(with_values(_run_compare(tmp_path), tmp_path))
+    assert not passes(with_values(_run_compare(tmp_path, algos=algos), tmp_path))
 
 
 # --------------------------------------------------------------------------- issue 12 §2/§3
 
 
 def test_a_run_without_episodes_is_named_and_skipped_or_refused(tmp_path, capsys):
-    runs = _study(tmp_path / "study" / "runs")
+    runs = _study(tmp_path / "study" / "runs", ("a2c-proper", "sql"))
     empty = _fake_run(runs / "short", "sql", 7, [])
     (empty / "episodes.csv").write_text("frames,update,env,return,length\n")
     assert cli.main(["compare", str(runs), "--out", str(tmp_path / "cmp")]) == 0
@@ -156,45 +183,49 @@ def test_a_run_without_episodes_is_named_and_skipped_or_refused(tmp_path, capsys
     assert cli.main(["compare", str(runs), "--out", str(tmp_path / "cmp2"), "--strict"]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and str(empty) in err and not (tmp_path / "cmp2").exists()
+
+
+@pytest.mark.slow  # matplotlib renders two PNGs
+def test_plot_names_and_skips_a_run_without_episodes_or_refuses(tmp_path, capsys):
+    runs = _study(tmp_path / "study" / "runs", ("a2c-proper", "sql"))
+    empty = _fake_run(runs / "short", "sql", 7, [])
+    (empty / "episodes.csv").write_text("frames,update,env,return,length\n")
     png = tmp_path / "fig" / "c.png"
     assert cli.main(["plot", str(runs), "--out", str(png)]) == 0
     assert str(empty) in capsys.readouterr().err and png.exists()
     assert cli.main(["plot", str(runs), "--out", str(tmp_path / "fig" / "d.png"), "--strict"]) == 2
+    assert str(empty) in capsys.readouterr().err
 
 
-def test_default_out_is_outside_the_runs_tree_and_inside_is_refused(tmp_path, capsys):
-    runs = _study(tmp_path / "results" / "cpu" / "runs")
-    assert cli.main(["compare", str(runs)]) == 0
-    assert (runs.parent / "compare.json").exists() and not list(runs.rglob("compare.json"))
-    for bad in (runs, runs / "sub"):
-        assert cli.main(["compare", str(runs), "--out", str(bad)]) == 2
+def test_default_out_is_outside_the_runs_tree_and_inside_is_refused(full, capsys):
+    assert (full.parent / "compare.json").exists() and not list(full.rglob("compare.json"))
+    for bad in (full, full / "sub"):
+        assert cli.main(["compare", str(full), "--out", str(bad)]) == 2
         assert "inside the input folder" in capsys.readouterr().err
-    assert not list(runs.rglob("compare.json"))
+    assert not list(full.rglob("compare.json"))
 
 
-def test_the_reader_refuses_two_summaries_of_the_same_runs(tmp_path):
-    runs = _study(tmp_path / "results" / "cpu" / "runs")
-    assert cli.main(["compare", str(runs)]) == 0
-    doc = (runs.parent / "compare.json").read_text()
-    assert len(load_comparisons("cpu", tmp_path / "results")[1]) > 0
-    (runs.parent / "again").mkdir()
-    (runs.parent / "again" / "compare.json").write_text(doc)
+def test_the_reader_refuses_two_summaries_of_the_same_runs(full, tmp_path):
+    doc = (full.parent / "compare.json").read_text()
+    for sub in ("study", "again"):
+        (tmp_path / "cpu" / sub).mkdir(parents=True)
+        (tmp_path / "cpu" / sub / "compare.json").write_text(doc)
+        if sub == "study":
+            assert len(load_comparisons("cpu", tmp_path)[1]) > 0
     with pytest.raises(ResultsFormatError, match="counted twice") as err:
-        load_comparisons("cpu", tmp_path / "results")
-    assert "again" in str(err.value)
+        load_comparisons("cpu", tmp_path)
+    assert "again" in str(err.value) and "study" in str(err.value)
 
 
-def test_compare_report_fits_120_columns(tmp_path):
-    runs = _study(tmp_path / "study" / "runs")
-    long_env = "AVeryLongEnvironmentName-v1"
-    cmp.SCORE_RANGES[long_env] = (0.0, 500.0)
-    try:
-        for seed in range(2):
-            _fake_run(runs / "long", "sql", seed, [1.0] * 3, env=long_env)
-        result = cmp.compare([runs])
-    finally:
-        del cmp.SCORE_RANGES[long_env]
-    result["notes"].append("x" * 30 + " " + "a very long note " * 12)
+def test_compare_report_fits_120_columns(full):
+    txt = (full.parent / "compare.txt").read_text()
+    assert max(len(line) for line in txt.splitlines()) <= 120  # every registered test, every table
+    result = json.loads((full.parent / "compare.json").read_text())
+    long_env = "AVeryLongEnvironmentName-v1" * 3
+    for part in ("groups", "comparisons"):
+        for row in result[part]:
+            row["env"] = long_env
+    result["notes"].append("x" * 130 + " " + "a very long note " * 12)
     lines = cmp.format_report(result).splitlines()
     assert max(len(line) for line in lines) <= 120, max(lines, key=len)
 
@@ -204,8 +235,7 @@ def test_plots_are_readable(tmp_path):
 
     from atari_check import plot
 
-    runs, _ = cmp.load_runs([_study(tmp_path / "runs")])
-    runs = [r for r in runs if r["algo"].startswith(("a2c", "sql"))]
+    runs, _ = cmp.load_runs([_study(tmp_path / "runs", ("a2c-proper", "sql", "sql-unscaled", "a2c-naive"))])
     fig = plot.learning_curves_figure(runs)
     try:
         w, h = fig.get_size_inches() * plot.DPI
@@ -223,15 +253,15 @@ def test_plots_are_readable(tmp_path):
 # --------------------------------------------------------------------------- the reader's use of the controls
 
 
-def test_sensitivity_control_that_does_not_separate_makes_equivalence_inconclusive(tmp_path):
-    runs = _study(tmp_path / "results" / "cpu" / "runs")
-    assert cli.main(["compare", str(runs)]) == 0
-    assert equivalence_verdict("cpu", ("a2c-proper", "sql"), "x", root=tmp_path / "results").outcome == "pass"
-    path = runs.parent / "compare.json"
-    doc = json.loads(path.read_text())
+def test_sensitivity_control_that_does_not_separate_makes_equivalence_inconclusive(full, tmp_path):
+    doc = json.loads((full.parent / "compare.json").read_text())
+    path = tmp_path / "cpu" / "compare.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(doc))
+    assert equivalence_verdict("cpu", ("a2c-proper", "sql"), "x", root=tmp_path).outcome == "pass"
     for c in doc["comparisons"]:
         if c["role"] == "sensitivity" and c["metric"] == "auc":
             c["verdict"] = "inconclusive"
     path.write_text(json.dumps(doc))
-    result = equivalence_verdict("cpu", ("a2c-proper", "sql"), "x", root=tmp_path / "results")
+    result = equivalence_verdict("cpu", ("a2c-proper", "sql"), "x", root=tmp_path)
     assert result.outcome == "inconclusive" and "sensitivity control" in result.detail and " auc" in result.detail
