@@ -490,10 +490,10 @@ def format_report(result: dict) -> str:
     margin_text = (f"margin override {rules['margin_override']:g} × score range (NOT registered)"
                    if rules.get("margin_override") is not None else
                    f"margin = {rules['margin_fraction']:g} × score range unless registered per env")
-    lines += ["", f"Registered tests (rules v{rules['version']}, {rules['registered']}; Welch, alpha = "
-              f"{rules['alpha']:g}; {margin_text})",
-              "d = mean(a) - mean(b); CI: 90% Welch CI of d; M_min: smallest margin that passes; "
-              "pre: registered before the runs", ""]
+    lines += ["", (f"Registered tests (rules v{rules['version']}, {rules['registered']}; Welch, alpha = "
+                   f"{rules['alpha']:g}; {margin_text})"),
+              ("d = mean(a) - mean(b); CI: 90% Welch CI of d; M_min: smallest margin that passes; "
+               "pre: registered before the runs"), ""]
     header = (f"{'test':<17}{'metric':<12}{'d':>9} {'90% CI of d':>19} {'margin':>8} {'M_min':>8} {'p':>8} "
               f"{'pre':>4}  {'verdict':<13}expected")
     for env in sorted({c["env"] for c in result["comparisons"]}):
@@ -510,8 +510,8 @@ def format_report(result: dict) -> str:
     agg = result.get("aggregate", {})
     if agg.get("algos"):
         envs = agg["envs"]
-        lines += [f"Across {len(envs)} env(s) ({', '.join(envs)}): IQM of normalised scores "
-                  "(0/1 = low/high end of the score range)", "with stratified bootstrap 95% CIs", ""]
+        lines += [(f"Across {len(envs)} env(s) ({', '.join(envs)}): IQM of normalised scores "
+                   "(0/1 = low/high end of the score range)"), "with stratified bootstrap 95% CIs", ""]
         header = f"{'algo':<18}{'envs':>5}  {'final_score IQM':>15} {'[95% CI]':>19}  {'auc IQM':>8} {'[95% CI]':>19}"
         lines += [header, "-" * len(header)]
         for algo, row in agg["algos"].items():

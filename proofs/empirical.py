@@ -33,13 +33,13 @@ from .core import CheckResult, failed, inconclusive, passed, pending
 __all__ = [
     "RESULTS_ROOT",
     "SCHEMA",
-    "ResultsFormatError",
     "Comparison",
-    "load_comparisons",
-    "equivalence_verdict",
-    "noninferiority_verdict",
-    "directional_verdict",
+    "ResultsFormatError",
     "all_of",
+    "directional_verdict",
+    "equivalence_verdict",
+    "load_comparisons",
+    "noninferiority_verdict",
 ]
 
 RESULTS_ROOT = Path(__file__).resolve().parents[1] / "atari_check" / "results"

@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 from scipy import stats as ss
 
-from atari_check import cli
+from atari_check import cli, stats
 from atari_check import compare as cmp
-from atari_check import stats
 from proofs.empirical import ResultsFormatError, equivalence_verdict, load_comparisons
 from tests.test_atari_stats import _fake_run
 

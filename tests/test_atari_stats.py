@@ -266,7 +266,7 @@ def test_shifted_p_values_are_scipys_ttest_ind():
     a, b = rng.normal(1.0, 2.0, size=7), rng.normal(0.0, 1.0, size=5)
     m = 1.5
     res = stats.tost(a, b, m)
-    ref = lambda x, alt: ss.ttest_ind(x, b, equal_var=False, alternative=alt).pvalue  # noqa: E731
+    ref = lambda x, alt: ss.ttest_ind(x, b, equal_var=False, alternative=alt).pvalue
     assert res["p_lower"] == pytest.approx(ref(a + m, "greater"), abs=TOL)
     assert res["p_upper"] == pytest.approx(ref(a - m, "less"), abs=TOL)
     assert res["p_difference"] == pytest.approx(ref(a, "two-sided"), abs=TOL)
