@@ -264,3 +264,44 @@ def test_sensitivity_control_that_does_not_separate_makes_equivalence_inconclusi
     path.write_text(json.dumps(doc))
     result = equivalence_verdict("cpu", ("a2c-proper", "sql"), "x", root=tmp_path)
     assert result.outcome == "inconclusive" and "sensitivity control" in result.detail and " auc" in result.detail
+
+
+# --------------------------------------------------------------------------- the registered rules
+
+
+def test_registered_rule_sets_are_frozen():
+    """A registered rule set must never change after its runs: v1 is the CartPole registration
+    (results/cpu/README.md), v2 adds the issue-14 tests and keeps v1's unchanged.  Changing either
+    fails here; new evidence adds a new version."""
+    import dataclasses
+    import hashlib
+
+    v1, v2 = cmp.DECISION_RULES[1], cmp.DECISION_RULES[2]
+    assert (v1.alpha, v1.margin_fraction, v1.margins) == (0.05, 0.10, {})
+    assert [(t.id, t.a, t.b, t.kind, t.expected) for t in v1.tests] == [
+        ("fig3_equiv", "a2c-proper", "sql", "equivalence", "equivalent"),
+        ("unscaled_control", "a2c-proper", "sql-unscaled", "equivalence", "different")]
+    assert v2.tests[:2] == v1.tests and (v2.alpha, v2.margin_fraction) == (v1.alpha, v1.margin_fraction)
+    for t in v2.tests:
+        assert t.kind in cmp.KINDS and t.role in cmp.ROLES and t.registered <= "2026-12-01"
+    digest = {v: hashlib.sha256(json.dumps(dataclasses.asdict(r), sort_keys=True).encode()).hexdigest()[:16]
+              for v, r in cmp.DECISION_RULES.items() if v <= 2}
+    assert digest == FROZEN_RULES, digest
+
+
+FROZEN_RULES = {1: "07e595f7fb50bdf0", 2: "d2be3ce15b8dc308"}
+
+
+def test_a_new_rule_set_with_a_tighter_registered_margin_is_applied_and_cited(tmp_path, monkeypatch):
+    runs = _study(tmp_path / "runs", ("a2c-proper", "sql"))
+    v3 = cmp.RuleSet(3, "2026-12-01", 0.05, 0.10, {"CartPole-v1": 0.002}, cmp.DECISION_RULES[2].tests, "test")
+    monkeypatch.setitem(cmp.DECISION_RULES, 3, v3)
+    by = {(c["test"], c["metric"]): c for c in cmp.compare([runs], rules=3)["comparisons"]}
+    c = by[("fig3_equiv", "auc")]
+    assert c["margin"] == pytest.approx(1.0) and c["margin_fraction"] == 0.002 and c["rules_version"] == 3
+    # d = −0.3 with a 90% CI of about [−1.55, 0.95]: equivalent at v2's margin 50, not at v3's 1.0
+    assert c["verdict"] == "inconclusive" and 1.0 < c["smallest_margin"] < 2.0
+    assert {c["verdict"] for c in cmp.compare([runs], rules=2)["comparisons"] if c["test"] == "fig3_equiv"} == {
+        "equivalent"}
+    v1_only = cmp.compare([runs], rules=1)["comparisons"]
+    assert {c["test"] for c in v1_only} == {"fig3_equiv"}  # v1 has no sql-unscaled here, and no v2 tests
