@@ -494,16 +494,16 @@ def format_report(result: dict) -> str:
                    f"{rules['alpha']:g}; {margin_text})"),
               ("d = mean(a) - mean(b); CI: 90% Welch CI of d; M_min: smallest margin that passes; "
                "pre: registered before the runs"), ""]
-    header = (f"{'test':<17}{'metric':<12}{'d':>9} {'90% CI of d':>19} {'margin':>8} {'M_min':>8} {'p':>8} "
+    header = (f"{'test':<17}{'metric':<12}{'d':>8} {'90% CI of d':>19} {'margin':>7} {'M_min':>7} {'p':>7} "
               f"{'pre':>4}  {'verdict':<13}expected")
     for env in sorted({c["env"] for c in result["comparisons"]}):
         lines += [f"{env}:", header, "-" * len(header)]
         for c in (c for c in result["comparisons"] if c["env"] == env):
             pre = {True: "yes", False: "no", None: "?"}[c["preregistered"]]
-            flag = "" if c["as_expected"] else "<- NOT"
-            lines.append(f"{c['test'][:16]:<17}{c['metric']:<12}{_f(c['diff'], 9)} {_ci_text(c['ci'])} "
-                         f"{_f(c['margin'])} {_f(c['smallest_margin'])} {c[headline_p(c)]:8.2g} {pre:>4}  "
-                         f"{c['verdict']:<13}{c['expected']:<13}{flag}".rstrip())
+            flag = "" if c["as_expected"] else " <- NOT"
+            lines.append(f"{c['test'][:16]:<17}{c['metric'][:11]:<12}{_f(c['diff'])} {_ci_text(c['ci'])} "
+                         f"{_f(c['margin'], 7)} {_f(c['smallest_margin'], 7)} {c[headline_p(c)]:7.2g} {pre:>4}  "
+                         f"{c['verdict'][:12]:<13}{c['expected'][:12]}{flag}")
         lines.append("")
     if not result["comparisons"]:
         lines.append("(no registered pair has >= 2 runs on each side)")
