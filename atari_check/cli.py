@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import warnings
 from pathlib import Path
 
 from .config import ALGO_DESCRIPTIONS, ALGOS, Config, field_help
@@ -85,14 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _add_config_options(p)
 
-    p = sub.add_parser("compare", help="statistics and TOST equivalence verdicts over run directories")
+    p = sub.add_parser("compare", help="statistics and the registered tests' verdicts over run directories")
     p.add_argument("dirs", nargs="+", help="run directories or folders containing them (searched recursively)")
-    p.add_argument("--out", default=None, help="where to write compare.json / compare.txt [first DIR]")
+    p.add_argument("--out", default=None,
+                   help="where to write compare.json / compare.txt; never inside a DIR [the first DIR's parent]")
+    p.add_argument("--rules", type=_parse_int, default=None,
+                   help="version of atari_check.compare.DECISION_RULES to apply [latest]")
     p.add_argument("--margin-fraction", type=_parse_float, default=None,
-                   help="equivalence margin as a fraction of the env's score range [0.1; fixed in advance]")
+                   help="override the registered margin (fraction of the score range); results are then "
+                        "marked not pre-registered [the rules' margin]")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a finished run with no finished episode instead of skipping it with a warning")
 
     p = sub.add_parser("plot", help="learning curves (Figs. 1-3 style) and lockstep diagnostics")
     p.add_argument("dirs", nargs="+")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a finished run with no finished episode instead of skipping it with a warning")
     p.add_argument("--out", required=True, help="PNG for the learning curves")
     p.add_argument("--lockstep-out", default=None, help="PNG for the lockstep diagnostics [OUT stem + _lockstep]")
 
@@ -120,19 +129,29 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {result.message}", file=sys.stderr)
             return result.exit_code
         if args.command == "compare":
-            from .compare import MARGIN_FRACTION, compare, format_report, write_outputs
+            from .compare import LATEST_RULES, check_out_dir, compare, format_report, write_outputs
 
-            result = compare(args.dirs, margin_fraction=args.margin_fraction or MARGIN_FRACTION)
-            json_path, txt_path = write_outputs(result, args.out or args.dirs[0])
+            out = check_out_dir(args.out or Path(args.dirs[0]).resolve().parent, args.dirs)  # before the work
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                result = compare(args.dirs, rules=LATEST_RULES if args.rules is None else args.rules,
+                                 margin_fraction=args.margin_fraction, strict=args.strict)
+            for w in caught:
+                print(f"warning: {w.message}", file=sys.stderr)
+            json_path, txt_path = write_outputs(result, out, args.dirs)
             print(format_report(result), end="")
             print(f"\nwrote {json_path} and {txt_path}")
             return 0
         if args.command == "plot":
             from .plot import plot_learning_curves, plot_lockstep
 
-            out = plot_learning_curves(args.dirs, args.out)
             lock_out = args.lockstep_out or str(Path(args.out).with_name(Path(args.out).stem + "_lockstep.png"))
-            lock = plot_lockstep(args.dirs, lock_out)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                out = plot_learning_curves(args.dirs, args.out, strict=args.strict)
+                lock = plot_lockstep(args.dirs, lock_out, strict=args.strict)
+            for message in dict.fromkeys(str(w.message) for w in caught):  # each run named once
+                print(f"warning: {message}", file=sys.stderr)
             print(f"wrote {out}" + (f" and {lock}" if lock else " (no lockstep rows found)"))
             return 0
         if args.command == "bench":

@@ -1,4 +1,4 @@
-"""``python -m atari_check compare DIR...``: per-run scores, group statistics and TOST verdicts.
+"""``python -m atari_check compare DIR... --out OUT``: per-run scores, group statistics, registered tests.
 
 Per run (from ``episodes.csv``, unclipped scores of full episodes):
 
@@ -10,32 +10,36 @@ Per run (from ``episodes.csv``, unclipped scores of full episodes):
   take the first non-empty one), and ``auc`` is the mean over bins — in score
   units, so it is comparable with ``final_score``.
 
+A run with no finished episode has no score: it is named and skipped with a
+warning (``strict=True`` / ``--strict``: refused).
+
 Per (environment, algorithm): mean and IQM across seeds with 95% percentile
-bootstrap CIs (10,000 resamples, seed 0).
+bootstrap CIs (:data:`N_BOOT` resamples, seed 0).  Across environments: the
+IQM of min-max normalised scores (:data:`SCORE_RANGES`) with a stratified
+bootstrap CI (:func:`atari_check.stats.aggregate_iqm_ci`).
 
-Pairs (fixed in advance, before any result was looked at):
-
-* ``equivalence``       a2c-proper vs sql (§6.3: "learning curves of PG and
-  QL almost identical"): expected verdict ``equivalent``.
-* ``negative_control``  a2c-proper vs sql-unscaled (c = 1/τ, which the paper
-  reports as unstable): expected verdict ``different``.
-
-Equivalence margin M = ``margin_fraction`` (default 0.10) × the score range
-of the environment (:data:`SCORE_RANGES`), fixed before looking at results.
-Verdict rule: :mod:`atari_check.stats`.
+Tests: only those of a registered rule set (:data:`DECISION_RULES`,
+versioned; every result cites its version and whether each test was
+registered before the runs it judges).  Verdict rules:
+:mod:`atari_check.stats`.  ``OUT`` must not lie inside an input DIR: the
+claims registry collects every ``compare.json`` below ``results/<scale>/``,
+and a summary inside the runs tree would be counted twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from . import stats
-from .config import Config
+from .config import ACTOR_CRITIC_ALGOS, Config
 from .run import read_csv
 
 
@@ -58,12 +62,8 @@ def has_metrics(path: str | Path) -> bool:
     path = Path(path)
     return path.exists() or path.with_name(path.name + ".gz").exists()
 
-COMPARE_SCHEMA = "equiv.compare/1"
 
-PAIRS = (
-    ("a2c-proper", "sql", "equivalence", "equivalent"),
-    ("a2c-proper", "sql-unscaled", "negative_control", "different"),
-)
+COMPARE_SCHEMA = "equiv.compare/2"
 METRICS = ("final_score", "auc")
 
 # Score range per environment: (low, high).  gymnasium: the attainable range of an episode's return
@@ -82,12 +82,81 @@ SCORE_RANGES: dict[str, tuple[float, float]] = {
     "seaquest": (68.4, 42054.7),
     "space_invaders": (148.0, 1668.7),
 }
-MARGIN_FRACTION = 0.10
-ALPHA = 0.05
 FINAL_FRACTION = 0.10
 AUC_BINS = 20
-N_BOOT = 10_000
+N_BOOT = 10_000  # the production count stated in atari_check/README.md (tests use fewer)
 BOOT_SEED = 0
+
+# What each kind of test calls "the paper's claim holds".
+KINDS = ("equivalence", "noninferiority", "directional", "difference")
+ROLES = ("equivalence", "negative_control", "noninferiority", "directional", "sensitivity")
+
+
+@dataclasses.dataclass(frozen=True)
+class RegisteredTest:
+    """One pre-stated test: ``kind`` of a vs b on every metric, and the verdict the claim predicts."""
+
+    id: str
+    a: str
+    b: str
+    kind: str       # one of KINDS (atari_check.stats: tost, noninferiority, directional, difference)
+    role: str       # one of ROLES
+    expected: str   # the verdict if the claim holds
+    claim: str      # the sentence of the paper (or the design reason) it tests
+    registered: str  # ISO date the test was written down
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleSet:
+    """A versioned set of decision rules: α, margins (fractions of the score range) and the tests."""
+
+    version: int
+    registered: str
+    alpha: float
+    margin_fraction: float                 # default margin = fraction × score range of the env
+    margins: dict[str, float]              # per-env fractions registered for new evidence (override)
+    tests: tuple[RegisteredTest, ...]
+    note: str
+
+
+_V1_TESTS = (
+    RegisteredTest("fig3_equiv", "a2c-proper", "sql", "equivalence", "equivalence", "equivalent",
+                   "§6.3 / Fig. 3: learning curves of PG and QL almost identical", "2026-11-25"),
+    RegisteredTest("unscaled_control", "a2c-proper", "sql-unscaled", "equivalence", "negative_control",
+                   "different", "design: c = 1/τ is not A2C with c = 0.5, so TOST must separate it",
+                   "2026-11-25"),
+)
+_V2_TESTS = (
+    RegisteredTest("unstable_sql", "sql-unscaled", "sql", "directional", "directional", "worse",
+                   "§6.3: c = 1/τ 'results in unstable learning for ... soft Q-learning' (read: worse)",
+                   "2026-12-01"),
+    RegisteredTest("unstable_a2c", "a2c-proper-c100", "a2c-proper", "directional", "directional", "worse",
+                   "§6.3: c = 1/τ 'results in unstable learning for ... entropy-regularized A2C' (read: worse)",
+                   "2026-12-01"),
+    RegisteredTest("fig1_noninf", "a2c-proper", "a2c-naive", "noninferiority", "noninferiority",
+                   "non-inferior", "Fig. 1: proper 'the same or possibly greater' than naive", "2026-12-01"),
+    RegisteredTest("fig2_ent_better", "dqn-soft-ent", "dqn", "directional", "directional", "better",
+                   "Fig. 2: the entropy-bonus soft DQN 'seems to perform a bit better than standard DQN'",
+                   "2026-12-01"),
+    RegisteredTest("fig2_kl_worse", "dqn-soft-kl", "dqn", "directional", "directional", "worse",
+                   "Fig. 2: 'the KL-bonus version performs worse'", "2026-12-01"),
+    RegisteredTest("sensitivity", "a2c-proper", "a2c-naive", "difference", "sensitivity",
+                   "different", "design: the naive estimator (79) is biased; at the equivalence pair's n the "
+                   "difference test must see it, else an 'equivalent' may only mean 'too few runs'",
+                   "2026-12-01"),
+)
+
+DECISION_RULES: dict[int, RuleSet] = {
+    1: RuleSet(1, "2026-11-25", 0.05, 0.10, {}, _V1_TESTS,
+               "The CartPole registration (results/cpu/README.md): written before any sql run."),
+    2: RuleSet(2, "2026-12-01", 0.05, 0.10, {}, _V1_TESTS + _V2_TESTS,
+               "v1 plus the tests of issue 14 §4, written after the CartPole runs: on that data they are post "
+               "hoc.  New evidence registers its own (tighter) per-env margin in a new version BEFORE its runs."),
+}
+LATEST_RULES = max(DECISION_RULES)
+# Backwards-compatible names (the v1 design).
+MARGIN_FRACTION = DECISION_RULES[1].margin_fraction
+ALPHA = DECISION_RULES[1].alpha
 
 # Config fields that may differ between runs of one group (everything else must match).
 _FREE_FIELDS = {"seed", "device", "torch_threads", "env_threads", "checkpoint_interval_s",
@@ -122,24 +191,40 @@ def run_scores(episodes: list[dict], total_frames: int, *, final_fraction: float
             "curve": [float(c) for c in curve]}
 
 
-def load_runs(dirs: list[str | Path]) -> tuple[list[dict], list[str]]:
-    """Finished runs below ``dirs`` (any depth), with their scores; plus notes on skipped ones."""
-    runs, notes = [], []
-    seen = set()
-    paths = []
+def group_label(cfg: Config) -> str:
+    """The algorithm label, plus ``-c<value_coef>`` for actor-critic runs off the default c = 0.5."""
+    label = cfg.label
+    if cfg.algo in ACTOR_CRITIC_ALGOS and cfg.algo != "sql-unscaled" and cfg.value_coef != Config().value_coef:
+        label += f"-c{cfg.value_coef:g}"
+    return label
+
+
+def find_run_files(dirs: list[str | Path]) -> list[Path]:
+    """Every ``run.json`` below ``dirs`` (any depth), each once."""
+    paths, seen = [], set()
     for d in dirs:
         d = Path(d)
         if not d.exists():
             raise ValueError(f"no such directory: {str(d)!r}")
-        paths += sorted(d.rglob("run.json")) if d.is_dir() else []
+        for path in sorted(d.rglob("run.json")) if d.is_dir() else []:
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                paths.append(path)
     if not paths:
         raise ValueError(f"no run.json found under {[str(d) for d in dirs]}")
-    for path in paths:
-        key = path.resolve()
-        if key in seen:
-            continue
-        seen.add(key)
-        info = json.loads(path.read_text())
+    return paths
+
+
+def load_runs(dirs: list[str | Path], *, strict: bool = False) -> tuple[list[dict], list[str]]:
+    """Finished runs below ``dirs`` with their scores; plus notes on skipped ones.
+
+    A finished run with no finished episode is skipped with a ``UserWarning`` naming it, or, with
+    ``strict``, refused with a ValueError naming it.
+    """
+    runs, notes = [], []
+    for path in find_run_files(dirs):
+        raw = path.read_bytes()
+        info = json.loads(raw)
         if info.get("schema") != "atari_check.run/1":
             notes.append(f"skipped {path.parent}: not an atari_check run")
             continue
@@ -148,10 +233,18 @@ def load_runs(dirs: list[str | Path]) -> tuple[list[dict], list[str]]:
             continue
         cfg = Config.from_dict(info["config"])
         episodes = read_metrics(path.parent / "episodes.csv")
+        if not episodes:
+            message = f"run {path.parent} has no finished episode ({cfg.frames:,} frames), so it has no score"
+            if strict:
+                raise ValueError(message + " (strict: refused)")
+            warnings.warn(message + "; skipped", UserWarning, stacklevel=2)
+            notes.append(f"skipped {path.parent}: no finished episode")
+            continue
         scores = run_scores(episodes, cfg.frames)
-        runs.append({"dir": str(path.parent), "env": info["env"]["title"], "env_key": info["env"].get("rom")
-                     or info["env"].get("id"), "algo": info["label"], "seed": cfg.seed, "config": cfg,
-                     "frames": info["frames_done"], "elapsed_s": info.get("elapsed_s"),
+        runs.append({"dir": str(path.parent), "run_id": hashlib.sha256(raw).hexdigest()[:16],
+                     "env": info["env"]["title"], "env_key": info["env"].get("rom") or info["env"].get("id"),
+                     "algo": group_label(cfg), "seed": cfg.seed, "config": cfg, "frames": info["frames_done"],
+                     "start_time": info.get("start_time"), "elapsed_s": info.get("elapsed_s"),
                      "frames_per_s": info.get("frames_per_s"), **scores})
     return runs, notes
 
@@ -172,6 +265,7 @@ def _check_group(group: list[dict]) -> None:
 
 
 def margin_for(env_key: str, margin_fraction: float) -> tuple[float, tuple[float, float]]:
+    """(margin = fraction × score range, the range); refuses an env without a registered range."""
     if env_key not in SCORE_RANGES:
         raise ValueError(
             f"no score range is registered for env {env_key!r} (known: {sorted(SCORE_RANGES)}); the "
@@ -181,68 +275,156 @@ def margin_for(env_key: str, margin_fraction: float) -> tuple[float, tuple[float
     return margin_fraction * (hi - lo), (lo, hi)
 
 
-def compare(dirs: list[str | Path], *, margin_fraction: float = MARGIN_FRACTION, alpha: float = ALPHA) -> dict:
-    """Everything ``compare`` prints, as the ``equiv.compare/1`` JSON document."""
-    if not (0 < margin_fraction < 1):
-        raise ValueError(f"margin_fraction must be in (0, 1), got {margin_fraction!r}")
-    runs, notes = load_runs(dirs)
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in runs:
-        groups.setdefault((r["env"], r["algo"]), []).append(r)
-    group_rows = []
+def _rules(version: int) -> RuleSet:
+    if version not in DECISION_RULES:
+        raise ValueError(f"rules must be a registered version {sorted(DECISION_RULES)}, got {version!r}")
+    return DECISION_RULES[version]
+
+
+def _first_start(group: list[dict]) -> str | None:
+    starts = [r["start_time"] for r in group]
+    return None if any(s is None for s in starts) else min(starts)
+
+
+def _preregistered(test: RegisteredTest, first_start: str | None, override: bool) -> bool | None:
+    """Registered on or before the first run's start date (date granularity); None when unknown."""
+    if override:
+        return False
+    if first_start is None:
+        return None
+    return test.registered <= first_start[:10]
+
+
+def run_test(test: RegisteredTest, xa: np.ndarray, xb: np.ndarray, margin: float, alpha: float) -> dict:
+    """The statistics of one registered test on per-run scores (shape (n,)), with its smallest margin."""
+    if test.kind == "equivalence":
+        res = stats.tost(xa, xb, margin, alpha)
+        res["smallest_margin"] = stats.smallest_equivalence_margin(res["ci"])
+    elif test.kind == "noninferiority":
+        res = stats.noninferiority(xa, xb, margin, alpha)
+        res["smallest_margin"] = stats.smallest_noninferiority_margin(res["ci"])
+    elif test.kind == "directional":
+        res = stats.directional(xa, xb, alpha)
+    elif test.kind == "difference":
+        res = stats.difference(xa, xb, alpha)
+    else:
+        raise ValueError(f"test {test.id!r}: kind must be one of {KINDS}, got {test.kind!r}")
+    return res
+
+
+def _describe_groups(groups: dict[tuple[str, str], list[dict]]) -> list[dict]:
+    rows = []
     for (env, algo), group in sorted(groups.items()):
         _check_group(group)
         row = {"env": env, "algo": algo, "n": len(group), "seeds": sorted(r["seed"] for r in group),
                "frames": group[0]["config"].frames}
         for metric in METRICS:
             x = np.array([r[metric] for r in group])
+            many = len(x) > 1
+            cis = stats.bootstrap_cis(x, n_boot=N_BOOT, seed=BOOT_SEED) if many else {}
             row[metric] = {
                 "values": [float(v) for v in x], "mean": float(x.mean()),
-                "std": float(x.std(ddof=1)) if len(x) > 1 else None, "iqm": stats.iqm(x),
-                "mean_ci95": list(stats.bootstrap_ci(x, np.mean, n_boot=N_BOOT, seed=BOOT_SEED)),
-                "iqm_ci95": list(stats.bootstrap_ci(x, stats.iqm, n_boot=N_BOOT, seed=BOOT_SEED)),
+                "std": float(x.std(ddof=1)) if many else None, "iqm": stats.iqm(x),
+                "mean_ci95": list(cis["mean"]) if many else None, "iqm_ci95": list(cis["iqm"]) if many else None,
             }
         row["elapsed_s_total"] = float(sum(r["elapsed_s"] or 0.0 for r in group))
-        group_rows.append(row)
+        rows.append(row)
+    return rows
+
+
+def _aggregate(groups: dict[tuple[str, str], list[dict]], env_keys: dict[str, str], rules: RuleSet) -> dict:
+    """IQM of normalised scores across envs per algorithm, and per registered pair the difference."""
+    envs = sorted(env_keys)
+    out: dict = {"envs": envs, "algos": {}, "pairs": []}
+    norm = {}
+    for (env, algo), group in groups.items():
+        if len(group) >= 2 and env_keys[env] in SCORE_RANGES:
+            rng = SCORE_RANGES[env_keys[env]]
+            norm[(env, algo)] = {m: stats.normalise([r[m] for r in group], rng) for m in METRICS}
+    for algo in sorted({a for _, a in norm}):
+        have = [e for e in envs if (e, algo) in norm]
+        out["algos"][algo] = {"envs": have, **{m: {
+            "iqm": stats.aggregate_iqm([norm[(e, algo)][m] for e in have]),
+            "iqm_ci95": list(stats.aggregate_iqm_ci([norm[(e, algo)][m] for e in have], n_boot=N_BOOT,
+                                                    seed=BOOT_SEED))} for m in METRICS}}
+    for test in rules.tests:
+        have = [e for e in envs if (e, test.a) in norm and (e, test.b) in norm]
+        if not have or any(p["a"] == test.a and p["b"] == test.b for p in out["pairs"]):
+            continue
+        out["pairs"].append({"a": test.a, "b": test.b, "envs": have, **{m: {
+            "iqm_diff": stats.aggregate_iqm([norm[(e, test.a)][m] for e in have])
+            - stats.aggregate_iqm([norm[(e, test.b)][m] for e in have]),
+            "iqm_diff_ci95": list(stats.aggregate_iqm_diff_ci(
+                [norm[(e, test.a)][m] for e in have], [norm[(e, test.b)][m] for e in have],
+                n_boot=N_BOOT, seed=BOOT_SEED))} for m in METRICS}})
+    return out
+
+
+def compare(dirs: list[str | Path], *, rules: int = LATEST_RULES, margin_fraction: float | None = None,
+            strict: bool = False) -> dict:
+    """Everything ``compare`` prints, as the ``equiv.compare/2`` JSON document.
+
+    ``margin_fraction`` overrides the registered margin (exploratory: every test is then marked
+    ``preregistered: false``).
+    """
+    rule_set = _rules(rules)
+    if margin_fraction is not None and not (0 < margin_fraction < 1):
+        raise ValueError(f"margin_fraction must be in (0, 1), got {margin_fraction!r}")
+    alpha = rule_set.alpha
+    runs, notes = load_runs(dirs, strict=strict)
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["env"], r["algo"]), []).append(r)
+    group_rows = _describe_groups(groups)
+    env_keys = {r["env"]: r["env_key"] for r in runs}
 
     comparisons = []
-    envs = sorted({env for env, _ in groups})
-    for env in envs:
-        env_key = next(r["env_key"] for r in runs if r["env"] == env)
-        for a, b, role, expected in PAIRS:
-            if (env, a) not in groups or (env, b) not in groups:
+    for env in sorted(env_keys):
+        fraction = margin_fraction if margin_fraction is not None else rule_set.margins.get(
+            env_keys[env], rule_set.margin_fraction)
+        for test in rule_set.tests:
+            if (env, test.a) not in groups or (env, test.b) not in groups:
                 continue
-            ga, gb = groups[(env, a)], groups[(env, b)]
+            ga, gb = groups[(env, test.a)], groups[(env, test.b)]
             if len(ga) < 2 or len(gb) < 2:
-                notes.append(f"{env}: {a} vs {b} needs >= 2 runs each (have {len(ga)}, {len(gb)})")
+                notes.append(f"{env}: {test.id} ({test.a} vs {test.b}) needs >= 2 runs each "
+                             f"(have {len(ga)}, {len(gb)})")
                 continue
             if ga[0]["config"].frames != gb[0]["config"].frames:
-                notes.append(f"{env}: {a} and {b} ran for different frame budgets; not compared")
+                notes.append(f"{env}: {test.a} and {test.b} ran for different frame budgets; not compared")
                 continue
-            margin, score_range = margin_for(env_key, margin_fraction)
+            margin, score_range = margin_for(env_keys[env], fraction)
+            first = min((s for s in (_first_start(ga), _first_start(gb)) if s), default=None)
             for metric in METRICS:
                 xa = np.array([r[metric] for r in ga])
                 xb = np.array([r[metric] for r in gb])
-                test = stats.tost(xa, xb, margin, alpha)
+                res = run_test(test, xa, xb, margin, alpha)
+                diff_cis = stats.bootstrap_diff_cis(xa, xb, n_boot=N_BOOT, seed=BOOT_SEED)
+                p_values = {k: v for k, v in res.items() if k.startswith("p_")}
+                smallest = res.get("smallest_margin")
                 comparisons.append({
-                    "env": env, "a": a, "b": b, "role": role, "metric": metric,
-                    "verdict": test["verdict"], "expected": expected,
-                    "as_expected": test["verdict"] == expected,
-                    "margin": margin, "ci": test["ci"], "n_a": len(xa), "n_b": len(xb),
-                    "mean_a": float(xa.mean()), "mean_b": float(xb.mean()),
+                    "env": env, "test": test.id, "a": test.a, "b": test.b, "role": test.role, "kind": test.kind,
+                    "metric": metric, "verdict": res["verdict"], "expected": test.expected,
+                    "as_expected": res["verdict"] == test.expected, "claim": test.claim,
+                    "margin": res["margin"], "margin_fraction": fraction if res["margin"] is not None else None,
+                    "smallest_margin": smallest,
+                    "smallest_margin_fraction": None if smallest is None else smallest / (score_range[1]
+                                                                                          - score_range[0]),
+                    "ci": res["ci"], "ci_level": res["ci_level"], "ci95": res["ci95"],
+                    "n_a": len(xa), "n_b": len(xb), "mean_a": float(xa.mean()), "mean_b": float(xb.mean()),
                     "iqm_a": stats.iqm(xa), "iqm_b": stats.iqm(xb),
-                    "iqm_diff_ci95_bootstrap": list(stats.bootstrap_diff_ci(
-                        xa, xb, stats.iqm, n_boot=N_BOOT, seed=BOOT_SEED)),
-                    "mean_diff_ci95_bootstrap": list(stats.bootstrap_diff_ci(
-                        xa, xb, np.mean, n_boot=N_BOOT, seed=BOOT_SEED)),
-                    "score_range": list(score_range), "margin_fraction": margin_fraction,
-                    **{k: test[k] for k in ("diff", "se", "df", "ci_level", "ci95", "p_lower", "p_upper",
-                                             "p_tost", "p_difference", "alpha")},
+                    "diff": res["diff"], "se": res["se"], "df": res["df"], "alpha": alpha, **p_values,
+                    "iqm_diff_ci95_bootstrap": list(diff_cis["iqm"]),
+                    "mean_diff_ci95_bootstrap": list(diff_cis["mean"]),
+                    "score_range": list(score_range), "rules_version": rule_set.version,
+                    "registered": test.registered,
+                    "preregistered": _preregistered(test, first, margin_fraction is not None),
                 })
     return {
         "schema": COMPARE_SCHEMA,
         "comparisons": comparisons,
         "groups": group_rows,
+        "aggregate": _aggregate(groups, env_keys, rule_set),
         "runs": [{k: v for k, v in r.items() if k != "config"} for r in runs],
         "notes": notes,
         "provenance": {
@@ -250,18 +432,19 @@ def compare(dirs: list[str | Path], *, margin_fraction: float = MARGIN_FRACTION,
             "git_commit": _git_commit(),
             "dirs": [str(d) for d in dirs],
             "n_runs": len(runs),
-            "test": "Welch two one-sided tests (TOST) on the difference of means across seeds",
-            "verdict_rule": ("equivalent: the (1-2α) CI of mean_a - mean_b lies inside (-margin, margin); "
-                             "different: it lies entirely outside [-margin, margin]; else inconclusive"),
-            "alpha": alpha,
-            "margin_rule": f"margin = {margin_fraction} × (score range of the env), fixed before the runs",
+            "rules": {"version": rule_set.version, "registered": rule_set.registered, "note": rule_set.note,
+                      "alpha": alpha, "margin_fraction": rule_set.margin_fraction, "margins": rule_set.margins,
+                      "margin_override": margin_fraction,
+                      "tests": [dataclasses.asdict(t) for t in rule_set.tests]},
+            "test": "Welch t-tests (scipy.stats.ttest_ind, equal_var=False) on the difference of means across seeds",
+            "verdict_rule": "atari_check.stats module docstring; ci is the (1-2α) Welch CI of mean_a - mean_b",
             "score_ranges": {k: list(v) for k, v in SCORE_RANGES.items()},
             "metrics": {
                 "final_score": f"mean unclipped return of episodes ending in the last {FINAL_FRACTION:.0%} of frames",
                 "auc": f"mean over {AUC_BINS} equal frame bins of the per-bin mean return (score units)",
             },
-            "bootstrap": {"resamples": N_BOOT, "seed": BOOT_SEED, "kind": "percentile, runs resampled"},
-            "pairs": [{"a": a, "b": b, "role": role, "expected": e} for a, b, role, e in PAIRS],
+            "bootstrap": {"resamples": N_BOOT, "seed": BOOT_SEED,
+                          "kind": "percentile (scipy.stats.bootstrap), runs resampled; aggregate: stratified by env"},
         },
     }
 
@@ -272,47 +455,108 @@ def _git_commit() -> str | None:
     return _git(["rev-parse", "HEAD"])
 
 
-def _f(x: float, w: int = 9) -> str:
+def _f(x: float | None, w: int = 8) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-".rjust(w)
-    return f"{x:{w}.2f}" if abs(x) < 1e5 else f"{x:{w}.3g}"
+    return f"{x:{w}.2f}" if abs(x) < 1e4 else f"{x:{w}.3g}"
+
+
+def _ci_text(ci, w: int = 8) -> str:
+    return "-".rjust(2 * w + 3) if ci is None else f"[{_f(ci[0], w)},{_f(ci[1], w)}]"
+
+
+WIDTH = 120
+
+
+def headline_p(c: dict) -> str:
+    """The key of the p-value that decides a comparison's expected verdict."""
+    if c["kind"] == "directional":
+        return "p_better" if c["expected"] == "better" else "p_worse"
+    return {"equivalence": "p_tost", "noninferiority": "p_noninferiority", "difference": "p_difference"}[c["kind"]]
 
 
 def format_report(result: dict) -> str:
-    """The human-readable table printed by ``compare``."""
+    """The human-readable tables printed by ``compare`` (every line ≤ 120 columns)."""
+    rules = result["provenance"]["rules"]
     lines = ["Per environment and algorithm (unclipped episode returns; 95% bootstrap CIs over seeds)", ""]
-    header = f"{'env':<14}{'algo':<16}{'n':>3}  {'metric':<12}{'mean':>9} {'[95% CI]':>21}  {'IQM':>9} {'[95% CI]':>21}"
+    header = (f"{'env':<16}{'algo':<18}{'n':>3}  {'metric':<12}{'mean':>8} {'[95% CI]':>19}  {'IQM':>8} "
+              f"{'[95% CI]':>19}")
     lines += [header, "-" * len(header)]
     for g in result["groups"]:
         for metric in METRICS:
             m = g[metric]
-            lines.append(
-                f"{g['env']:<14}{g['algo']:<16}{g['n']:>3}  {metric:<12}{_f(m['mean'])} "
-                f"[{_f(m['mean_ci95'][0])},{_f(m['mean_ci95'][1])}]  {_f(m['iqm'])} "
-                f"[{_f(m['iqm_ci95'][0])},{_f(m['iqm_ci95'][1])}]"
-            )
-    lines += ["", "Equivalence tests (Welch TOST, alpha = 0.05; margin = "
-              f"{result['comparisons'][0]['margin_fraction'] if result['comparisons'] else MARGIN_FRACTION:g}"
-              " × score range of the env, fixed in advance)", ""]
-    header = (f"{'env':<14}{'role':<18}{'a':<12}{'b':<14}{'metric':<12}{'diff':>9} {'90% CI':>21} "
-              f"{'margin':>8} {'p_TOST':>8} {'p_diff':>8}  verdict (expected)")
-    lines += [header, "-" * len(header)]
-    for c in result["comparisons"]:
-        flag = "" if c["as_expected"] else "   <-- NOT as expected"
-        lines.append(
-            f"{c['env']:<14}{c['role']:<18}{c['a']:<12}{c['b']:<14}{c['metric']:<12}{_f(c['diff'])} "
-            f"[{_f(c['ci'][0])},{_f(c['ci'][1])}] {c['margin']:8.2f} {c['p_tost']:8.2g} "
-            f"{c['p_difference']:8.2g}  {c['verdict']} ({c['expected']}){flag}"
-        )
+            lines.append(f"{g['env'][:15]:<16}{g['algo'][:17]:<18}{g['n']:>3}  {metric:<12}{_f(m['mean'])} "
+                         f"{_ci_text(m['mean_ci95'])}  {_f(m['iqm'])} {_ci_text(m['iqm_ci95'])}")
+    margin_text = (f"margin override {rules['margin_override']:g} × score range (NOT registered)"
+                   if rules.get("margin_override") is not None else
+                   f"margin = {rules['margin_fraction']:g} × score range unless registered per env")
+    lines += ["", (f"Registered tests (rules v{rules['version']}, {rules['registered']}; Welch, alpha = "
+                   f"{rules['alpha']:g}; {margin_text})"),
+              ("d = mean(a) - mean(b); CI: 90% Welch CI of d; M_min: smallest margin that passes; "
+               "pre: registered before the runs"), ""]
+    header = (f"{'test':<17}{'metric':<12}{'d':>8} {'90% CI of d':>19} {'margin':>7} {'M_min':>7} {'p':>7} "
+              f"{'pre':>4}  {'verdict':<13}expected")
+    for env in sorted({c["env"] for c in result["comparisons"]}):
+        lines += [f"{env}:", header, "-" * len(header)]
+        for c in (c for c in result["comparisons"] if c["env"] == env):
+            pre = {True: "yes", False: "no", None: "?"}[c["preregistered"]]
+            flag = "" if c["as_expected"] else " <- NOT"
+            lines.append(f"{c['test'][:16]:<17}{c['metric'][:11]:<12}{_f(c['diff'])} {_ci_text(c['ci'])} "
+                         f"{_f(c['margin'], 7)} {_f(c['smallest_margin'], 7)} {c[headline_p(c)]:7.2g} {pre:>4}  "
+                         f"{c['verdict'][:12]:<13}{c['expected'][:12]}{flag}")
+        lines.append("")
     if not result["comparisons"]:
-        lines.append("(no comparable pair: need a2c-proper with sql and/or sql-unscaled, >= 2 seeds each)")
+        lines.append("(no registered pair has >= 2 runs on each side)")
+    agg = result.get("aggregate", {})
+    if agg.get("algos"):
+        envs = agg["envs"]
+        lines += [(f"Across {len(envs)} env(s) ({', '.join(envs)}): IQM of normalised scores "
+                   "(0/1 = low/high end of the score range)"), "with stratified bootstrap 95% CIs", ""]
+        header = f"{'algo':<18}{'envs':>5}  {'final_score IQM':>15} {'[95% CI]':>19}  {'auc IQM':>8} {'[95% CI]':>19}"
+        lines += [header, "-" * len(header)]
+        for algo, row in agg["algos"].items():
+            lines.append(f"{algo[:17]:<18}{len(row['envs']):>5}  {_f(row['final_score']['iqm'], 15)} "
+                         f"{_ci_text(row['final_score']['iqm_ci95'])}  {_f(row['auc']['iqm'])} "
+                         f"{_ci_text(row['auc']['iqm_ci95'])}")
+        if len(envs) == 1:
+            lines.append("(one env: the aggregate is that env's normalised IQM, not a cross-game result)")
     if result["notes"]:
         lines += ["", "Notes:"] + [f"  - {n}" for n in result["notes"]]
-    return "\n".join(lines) + "\n"
+    return "\n".join(_wrap(line) for line in lines) + "\n"
 
 
-def write_outputs(result: dict, out_dir: str | Path) -> tuple[Path, Path]:
-    out_dir = Path(out_dir)
+def _wrap(line: str) -> str:
+    """Lines longer than WIDTH are broken at spaces, continuation indented (notes with long paths)."""
+    if len(line) <= WIDTH:
+        return line
+    out, cur = [], ""
+    for word in line.split(" "):
+        if cur and len(cur) + 1 + len(word) > WIDTH:
+            out.append(cur)
+            cur = "      " + word
+        else:
+            cur = f"{cur} {word}" if cur else word
+    out.append(cur)
+    return "\n".join(o[:WIDTH] if len(o) > WIDTH else o for o in out)
+
+
+def check_out_dir(out_dir: str | Path, inputs: list[str | Path]) -> Path:
+    """Refuse an output folder inside (or equal to) an input folder, where the summary would be collected."""
+    out = Path(out_dir).resolve()
+    for d in inputs:
+        d_res = Path(d).resolve()
+        if out == d_res or d_res in out.parents:
+            raise ValueError(
+                f"--out {str(out_dir)!r} is inside the input folder {str(d)!r}: compare.json there would be "
+                f"collected again with the runs (the claims registry reads every compare.json below "
+                f"results/<scale>/); write it next to the runs tree, e.g. --out {str(Path(d).parent)!r}"
+            )
+    return Path(out_dir)
+
+
+def write_outputs(result: dict, out_dir: str | Path, inputs: list[str | Path] | None = None) -> tuple[Path, Path]:
+    """Write compare.json and compare.txt into ``out_dir`` (refused inside any of ``inputs``)."""
+    out_dir = check_out_dir(out_dir, inputs if inputs is not None else result["provenance"]["dirs"])
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, txt_path = out_dir / "compare.json", out_dir / "compare.txt"
     json_path.write_text(json.dumps(result, indent=2) + "\n")

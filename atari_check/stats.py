@@ -1,184 +1,272 @@
-"""Statistics for ``compare``: Welch t, TOST equivalence test, IQM, bootstrap CIs (numpy only).
+"""Statistics for ``compare``: the project's decision rules on top of ``scipy.stats``.
 
-The Student-t CDF is computed from the regularised incomplete beta function
-(continued fraction, Numerical Recipes §6.4), accurate to ~1e-12; tests
-check it against tabulated quantiles.  scipy is deliberately not a
-dependency.
+Every test here is Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``)
+on the difference of means across seeds, d = μ_a − μ_b, one- or two-sided;
+this module only states which hypotheses are tested and how the p-values
+become verdicts (α = 0.05 unless stated).  ``ci`` is always the (1 − 2α)
+two-sided Welch CI of d (90% at α = 0.05): each one-sided test at level α
+rejects exactly when that CI clears its bound.
 
-Equivalence test (TOST, Schuirmann 1987) for the difference of means
-d = μ_a − μ_b with margin M > 0:
+* :func:`tost` — equivalence, two one-sided tests (Schuirmann 1987) with
+  margin M > 0: H01 d ≤ −M, H02 d ≥ +M.
+  ``equivalent``: both rejected (CI inside (−M, M)); ``different``: CI
+  entirely outside [−M, M]; else ``inconclusive``.
+* :func:`noninferiority` — "a is the same or better than b" with margin M:
+  H0 d ≤ −M.  ``non-inferior``: rejected (CI lower bound > −M);
+  ``inferior``: CI upper bound < −M; else ``inconclusive``.
+* :func:`directional` — "a is better (worse) than b": H0 d ≤ 0 (d ≥ 0).
+  ``better``: lower bound > 0; ``worse``: upper bound < 0; else ``inconclusive``.
+* :func:`difference` — two-sided, H0 d = 0.  ``different``: p < α (the
+  (1 − α) CI excludes 0); else ``inconclusive`` (never "same").
+* :func:`smallest_equivalence_margin`, :func:`smallest_noninferiority_margin`
+  — the infimum of the margins at which the verdict would be
+  ``equivalent`` / ``non-inferior`` with the same data.
 
-    H01: d ≤ −M   rejected if  p_lower = P(T ≥ (d̂ + M)/se) < α
-    H02: d ≥ +M   rejected if  p_upper = P(T ≤ (d̂ − M)/se) < α
-
-with Welch's standard error and Welch–Satterthwaite degrees of freedom.
-``p_tost = max(p_lower, p_upper)``; equivalently the (1 − 2α) confidence
-interval of d lies inside (−M, M).
-
-Verdicts (α = 0.05 unless stated):
-
-* ``equivalent``   TOST rejects both: the 90% CI of d is inside (−M, M).
-* ``different``    the 90% CI of d lies entirely outside [−M, M]: the
-  difference exceeds the margin (one-sided test at level α).
-* ``inconclusive`` anything else (too few runs or too much spread to say).
+Aggregates: IQM (``scipy.stats.trim_mean``, 25% each side), percentile
+bootstrap CIs over runs (``scipy.stats.bootstrap``), and the cross-game
+aggregate of Agarwal et al. (2021, rliable): the IQM of min-max normalised
+scores pooled over games, with a stratified bootstrap CI (runs resampled
+within each game).  rliable itself was tried with the pinned stack and does
+not import (arch 7.2.0 against pandas 3.1.1), so the stratified bootstrap is
+``scipy.stats.bootstrap`` with one sample per game (scipy resamples each
+sample independently, which is exactly the stratification).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Sequence
 
 import numpy as np
+from scipy import stats as ss
+
+STATS = ("mean", "iqm")
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 1000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            return h
-    raise ArithmeticError(f"incomplete beta continued fraction did not converge (a={a}, b={b}, x={x})")
+def _group(x, name: str) -> np.ndarray:
+    x = np.asarray(x, float)
+    if x.ndim != 1 or len(x) < 2:
+        raise ValueError(f"{name}: each group needs at least 2 runs (a 1-d array), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name}: scores must be finite, got {x.tolist()}")
+    return x
 
 
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularised incomplete beta I_x(a, b) for a, b > 0, 0 ≤ x ≤ 1."""
-    if not (a > 0 and b > 0):
-        raise ValueError(f"betainc needs a, b > 0, got a={a}, b={b}")
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"betainc needs 0 <= x <= 1, got x={x}")
-    if x == 0.0 or x == 1.0:
-        return x
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha!r}")
 
 
-def t_cdf(t: float, df: float) -> float:
-    """CDF of Student's t with ``df`` > 0 degrees of freedom (real df allowed, for Welch)."""
-    if not df > 0:
-        raise ValueError(f"df must be > 0, got {df}")
-    if math.isinf(t):
-        return 1.0 if t > 0 else 0.0
-    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
+def _check_margin(margin: float) -> None:
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0):
+        raise ValueError(f"margin must be a finite number > 0, got {margin!r}")
 
 
-def t_ppf(q: float, df: float) -> float:
-    """Quantile of Student's t (bisection on :func:`t_cdf`, to ~1e-12)."""
-    if not 0.0 < q < 1.0:
-        raise ValueError(f"q must be in (0, 1), got {q}")
-    lo, hi = -1e7, 1e7
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < q:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12 * max(1.0, abs(mid)):
-            break
-    return 0.5 * (lo + hi)
-
-
-def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """(d̂ = mean a − mean b, Welch standard error, Welch–Satterthwaite df)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"each group needs at least 2 runs, got {len(a)} and {len(b)}")
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
+def welch(a, b) -> tuple[float, float, float]:
+    """(d̂ = mean a − mean b, Welch standard error, Welch–Satterthwaite df); a, b: shape (n,), n ≥ 2."""
+    a, b = _group(a, "a"), _group(b, "b")
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))  # the standard error ttest_ind divides by
     diff = float(a.mean() - b.mean())
     if se == 0.0:
         return diff, 0.0, float(len(a) + len(b) - 2)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return diff, se, float(df)
+    return diff, se, float(ss.ttest_ind(a, b, equal_var=False).df)
+
+
+class _Welch:
+    """One Welch fit (scipy.stats.ttest_ind once); p-values of shifted hypotheses from scipy.stats.t.
+
+    H1 "d + shift > 0" has p = t.sf((d̂ + shift)/se, df): ttest_ind(a + shift, b, alternative='greater')
+    is exactly this (a shift changes neither se nor df), without refitting for every margin.
+    """
+
+    def __init__(self, a: np.ndarray, b: np.ndarray):
+        self.diff, self.se, self.df = welch(a, b)
+
+    def p(self, shift: float, alternative: str) -> float:
+        d = self.diff + shift
+        if self.se == 0.0:  # no spread: the difference is known exactly
+            return 0.0 if {"greater": d > 0, "less": d < 0, "two-sided": d != 0}[alternative] else 1.0
+        z = d / self.se
+        if alternative == "greater":
+            return float(ss.t.sf(z, self.df))
+        if alternative == "less":
+            return float(ss.t.cdf(z, self.df))
+        return float(min(1.0, 2.0 * ss.t.sf(abs(z), self.df)))
+
+    def ci(self, level: float) -> tuple[float, float]:
+        h = 0.0 if self.se == 0.0 else float(ss.t.ppf(0.5 + level / 2.0, self.df)) * self.se
+        return self.diff - h, self.diff + h
+
+
+def _common(a, b, alpha: float) -> tuple[_Welch, dict]:
+    _check_alpha(alpha)
+    w = _Welch(_group(a, "a"), _group(b, "b"))
+    return w, {"alpha": alpha, "diff": w.diff, "se": w.se, "df": w.df, "ci": list(w.ci(1.0 - 2.0 * alpha)),
+               "ci_level": 1.0 - 2.0 * alpha, "ci95": list(w.ci(0.95)), "p_difference": w.p(0.0, "two-sided")}
 
 
 def tost(a, b, margin: float, alpha: float = 0.05) -> dict:
-    """Welch TOST of |μ_a − μ_b| < margin, with the verdict rule of the module docstring."""
-    if not (margin > 0 and math.isfinite(margin)):
-        raise ValueError(f"margin must be a finite number > 0, got {margin!r}")
-    if not 0.0 < alpha < 0.5:
-        raise ValueError(f"alpha must be in (0, 0.5), got {alpha!r}")
-    diff, se, df = welch(a, b)
-    if se == 0.0:  # no spread at all: the difference is known exactly
-        p_lower = 0.0 if diff > -margin else 1.0
-        p_upper = 0.0 if diff < margin else 1.0
-        p_diff = 0.0 if diff != 0.0 else 1.0
-        ci90 = ci95 = (diff, diff)
-    else:
-        p_lower = 1.0 - t_cdf((diff + margin) / se, df)
-        p_upper = t_cdf((diff - margin) / se, df)
-        p_diff = 2.0 * min(t_cdf(diff / se, df), 1.0 - t_cdf(diff / se, df))
-        h90 = t_ppf(1.0 - alpha, df) * se
-        h95 = t_ppf(1.0 - alpha / 2.0, df) * se
-        ci90, ci95 = (diff - h90, diff + h90), (diff - h95, diff + h95)
+    """Welch TOST of |μ_a − μ_b| < margin; a, b: per-run scores, shape (n,)."""
+    _check_margin(margin)
+    w, out = _common(a, b, alpha)
+    p_lower = w.p(margin, "greater")   # H01: d ≤ −M
+    p_upper = w.p(-margin, "less")     # H02: d ≥ +M
     p_tost = max(p_lower, p_upper)
-    if p_tost < alpha:
-        verdict = "equivalent"
-    elif ci90[0] > margin or ci90[1] < -margin:
-        verdict = "different"
-    else:
-        verdict = "inconclusive"
-    return {
-        "verdict": verdict, "margin": float(margin), "alpha": alpha, "diff": diff, "se": se, "df": df,
-        "ci": [float(ci90[0]), float(ci90[1])], "ci_level": 1.0 - 2.0 * alpha,
-        "ci95": [float(ci95[0]), float(ci95[1])], "p_lower": float(p_lower), "p_upper": float(p_upper),
-        "p_tost": float(p_tost), "p_difference": float(p_diff),
-    }
+    lo, hi = out["ci"]
+    verdict = "equivalent" if p_tost < alpha else "different" if (lo > margin or hi < -margin) else "inconclusive"
+    return {"verdict": verdict, "margin": float(margin), **out, "p_lower": p_lower, "p_upper": p_upper,
+            "p_tost": p_tost}
+
+
+def noninferiority(a, b, margin: float, alpha: float = 0.05) -> dict:
+    """One-sided Welch test of H0 μ_a − μ_b ≤ −margin ("a is not worse than b by the margin")."""
+    _check_margin(margin)
+    w, out = _common(a, b, alpha)
+    p = w.p(margin, "greater")
+    p_inferior = w.p(margin, "less")  # H1: d < −M
+    verdict = "non-inferior" if p < alpha else "inferior" if p_inferior < alpha else "inconclusive"
+    return {"verdict": verdict, "margin": float(margin), **out, "p_noninferiority": p, "p_inferior": p_inferior}
+
+
+def directional(a, b, alpha: float = 0.05) -> dict:
+    """One-sided Welch tests of μ_a > μ_b and μ_a < μ_b (margin 0): ``better`` / ``worse`` / ``inconclusive``."""
+    w, out = _common(a, b, alpha)
+    p_better, p_worse = w.p(0.0, "greater"), w.p(0.0, "less")
+    verdict = "better" if p_better < alpha else "worse" if p_worse < alpha else "inconclusive"
+    return {"verdict": verdict, "margin": None, **out, "p_better": p_better, "p_worse": p_worse}
+
+
+def difference(a, b, alpha: float = 0.05) -> dict:
+    """Two-sided Welch test of μ_a ≠ μ_b at level α: ``different`` or ``inconclusive``."""
+    _, out = _common(a, b, alpha)
+    verdict = "different" if out["p_difference"] < alpha else "inconclusive"
+    return {"verdict": verdict, "margin": None, **out}
+
+
+def smallest_equivalence_margin(ci: Sequence[float]) -> float:
+    """inf{M : TOST says ``equivalent``} = max(|lo|, |hi|) of the (1 − 2α) CI (it passes for every larger M)."""
+    lo, hi = ci
+    return float(max(abs(lo), abs(hi)))
+
+
+def smallest_noninferiority_margin(ci: Sequence[float]) -> float:
+    """inf{M > 0 : ``non-inferior``} = max(0, −lo) of the (1 − 2α) CI."""
+    return float(max(0.0, -ci[0]))
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+def _stat(name: str):
+    if name == "mean":
+        return lambda x, axis=-1: np.mean(x, axis=axis)
+    if name == "iqm":
+        return lambda x, axis=-1: ss.trim_mean(x, 0.25, axis=axis)
+    raise ValueError(f"stat must be one of {STATS}, got {name!r}")
 
 
 def iqm(x) -> float:
-    """Interquartile mean: the mean of the middle 50% (25% trimmed each side, as scipy.stats.trim_mean)."""
-    x = np.sort(np.asarray(x, float))
-    k = int(0.25 * len(x))
-    return float(x[k:len(x) - k].mean())
+    """Interquartile mean: the mean of the middle 50% (``scipy.stats.trim_mean(x, 0.25)``)."""
+    return float(ss.trim_mean(np.asarray(x, float), 0.25))
 
 
-def _rowwise(samples: np.ndarray, stat: Callable[[np.ndarray], float]) -> np.ndarray:
-    """stat applied to every row of ``samples`` (vectorised for the mean and the IQM)."""
-    if stat is np.mean:
-        return samples.mean(axis=1)
-    if stat is iqm:
-        k = int(0.25 * samples.shape[1])
-        return np.sort(samples, axis=1)[:, k:samples.shape[1] - k].mean(axis=1)
-    return np.array([stat(row) for row in samples])
+def _check_boot(n_boot: int, level: float) -> None:
+    if not (isinstance(n_boot, int) and n_boot >= 100):
+        raise ValueError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
 
 
-def bootstrap_ci(x, stat: Callable[[np.ndarray], float], *, n_boot: int = 10_000, seed: int = 0,
+def _percentile_ci(samples: tuple[np.ndarray, ...], statistic, n_boot: int, seed: int,
+                   level: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) arrays of the percentile CI of a vector-valued vectorised ``statistic``."""
+    with warnings.catch_warnings():  # constant data: scipy warns, and the CI is the point
+        warnings.simplefilter("ignore", ss.DegenerateDataWarning)
+        res = ss.bootstrap(samples, statistic, n_resamples=n_boot, method="percentile", vectorized=True,
+                           confidence_level=level, rng=np.random.default_rng(seed))
+    lo, hi = np.atleast_1d(res.confidence_interval.low), np.atleast_1d(res.confidence_interval.high)
+    point = np.atleast_1d(statistic(*samples, axis=-1))
+    same = ~(np.isfinite(lo) & np.isfinite(hi))  # every resample identical: the CI is the point
+    return np.where(same, point, lo), np.where(same, point, hi)
+
+
+def bootstrap_cis(x, stats_: Sequence[str] = STATS, *, n_boot: int = 10_000, seed: int = 0,
+                  level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap CIs over runs of each of ``stats_`` ('mean', 'iqm'), from the same resamples.
+
+    x: per-run scores, shape (n,).  One ``scipy.stats.bootstrap`` call; each CI equals the one a
+    separate call with the same seed gives (the resample indices depend only on the seed and n).
+    """
+    _check_boot(n_boot, level)
+    fs = [_stat(name) for name in stats_]
+    lo, hi = _percentile_ci((_group(x, "x"),), lambda s, axis=-1: np.stack([f(s, axis=axis) for f in fs]),
+                            n_boot, seed, level)
+    return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(stats_)}
+
+
+def bootstrap_diff_cis(a, b, stats_: Sequence[str] = STATS, *, n_boot: int = 10_000, seed: int = 0,
+                       level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap CIs of stat(a) − stat(b), each group's runs resampled independently."""
+    _check_boot(n_boot, level)
+    fs = [_stat(name) for name in stats_]
+    lo, hi = _percentile_ci((_group(a, "a"), _group(b, "b")), lambda x, y, axis=-1: np.stack(
+        [f(x, axis=axis) - f(y, axis=axis) for f in fs]), n_boot, seed, level)
+    return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(stats_)}
+
+
+def bootstrap_ci(x, stat: str = "mean", *, n_boot: int = 10_000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of ``stat`` over runs (fixed seed: deterministic)."""
-    x = np.asarray(x, float)
-    rng = np.random.default_rng(seed)
-    values = _rowwise(x[rng.integers(0, len(x), size=(n_boot, len(x)))], stat)
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    """Percentile bootstrap CI of ``stat`` ('mean' or 'iqm') over runs, x: shape (n,); fixed seed."""
+    return bootstrap_cis(x, (stat,), n_boot=n_boot, seed=seed, level=level)[stat]
 
 
-def bootstrap_diff_ci(a, b, stat: Callable[[np.ndarray], float], *, n_boot: int = 10_000, seed: int = 0,
+def bootstrap_diff_ci(a, b, stat: str = "mean", *, n_boot: int = 10_000, seed: int = 0,
                       level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of stat(a) − stat(b), resampling each group's runs independently."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    rng = np.random.default_rng(seed)
-    ia = rng.integers(0, len(a), size=(n_boot, len(a)))
-    ib = rng.integers(0, len(b), size=(n_boot, len(b)))
-    values = _rowwise(a[ia], stat) - _rowwise(b[ib], stat)
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    return bootstrap_diff_cis(a, b, (stat,), n_boot=n_boot, seed=seed, level=level)[stat]
+
+
+def normalise(scores, score_range: tuple[float, float]) -> np.ndarray:
+    """Min-max normalised scores (x − lo) / (hi − lo): 0 at the range's low end, 1 at its high end."""
+    lo, hi = score_range
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise ValueError(f"score_range must be finite (lo, hi) with hi > lo, got {score_range!r}")
+    return (np.asarray(scores, float) - lo) / (hi - lo)
+
+
+def _pooled_iqm(*games, axis=-1):
+    return ss.trim_mean(np.concatenate(games, axis=axis), 0.25, axis=axis)
+
+
+def aggregate_iqm(games: Sequence) -> float:
+    """IQM of normalised scores pooled over games (rliable's ``aggregate_iqm``); games: list of shape-(n_g,)."""
+    return float(_pooled_iqm(*[_group(g, f"games[{i}]") for i, g in enumerate(games)]))
+
+
+def aggregate_iqm_ci(games: Sequence, *, n_boot: int = 10_000, seed: int = 0,
+                     level: float = 0.95) -> tuple[float, float]:
+    """Stratified percentile bootstrap CI of :func:`aggregate_iqm`: runs resampled within each game."""
+    _check_boot(n_boot, level)
+    samples = tuple(_group(g, f"games[{i}]") for i, g in enumerate(games))
+    if not samples:
+        raise ValueError("games must hold at least one game's scores")
+    lo, hi = _percentile_ci(samples, _pooled_iqm, n_boot, seed, level)
+    return float(lo[0]), float(hi[0])
+
+
+def aggregate_iqm_diff_ci(games_a: Sequence, games_b: Sequence, *, n_boot: int = 10_000, seed: int = 0,
+                          level: float = 0.95) -> tuple[float, float]:
+    """Stratified bootstrap CI of aggregate_iqm(a) − aggregate_iqm(b) (each (game, algorithm) resampled alone)."""
+    _check_boot(n_boot, level)
+    if len(games_a) != len(games_b) or not games_a:
+        raise ValueError(f"games_a and games_b must cover the same games, got {len(games_a)} and {len(games_b)}")
+    k = len(games_a)
+    samples = tuple(_group(g, f"games_a[{i}]") for i, g in enumerate(games_a)) + tuple(
+        _group(g, f"games_b[{i}]") for i, g in enumerate(games_b))
+
+    def stat(*xs, axis=-1):
+        return _pooled_iqm(*xs[:k], axis=axis) - _pooled_iqm(*xs[k:], axis=axis)
+
+    lo, hi = _percentile_ci(samples, stat, n_boot, seed, level)
+    return float(lo[0]), float(hi[0])

@@ -1,18 +1,22 @@
 """Reading the committed results of :mod:`atari_check` (the §6 empirical claims).
 
-``python -m atari_check compare DIR...`` writes ``compare.json`` files under
+``python -m atari_check compare DIR... --out OUT`` writes ``compare.json`` files under
 ``atari_check/results/<scale>/`` (``cpu`` for CartPole-scale evidence, ``gpu``
-for Atari runs).  Schema ``equiv.compare/1``::
+for Atari runs).  Schemas ``equiv.compare/1`` (equivalence and negative
+control only) and ``equiv.compare/2`` (every registered test)::
 
-    {"schema": "equiv.compare/1",
-     "comparisons": [{"env": str, "a": algo, "b": algo,
-                      "role": "equivalence" | "negative_control", "metric": str,
-                      "verdict": "equivalent" | "different" | "inconclusive",
-                      "margin": float, "ci": [lo, hi], "n_a": int, "n_b": int, ...}],
-     "provenance": {...}}
+    {"schema": "equiv.compare/2",
+     "comparisons": [{"env": str, "a": algo, "b": algo, "role": one of ROLES, "metric": str,
+                      "kind": "equivalence" | "noninferiority" | "directional" | "difference",
+                      "verdict": one of VERDICTS, "expected": str,
+                      "margin": float | null (directional, difference), "ci": [lo, hi],
+                      "smallest_margin": float | null, "preregistered": bool | null,
+                      "rules_version": int, "n_a": int, "n_b": int, ...}],
+     "runs": [{"run_id": str, ...}], "provenance": {...}}
 
 Verdicts are computed from these files, never stored: no file → ``pending``.
-A malformed file raises :class:`ResultsFormatError` (reported as a check
+A malformed file, or two files that summarise the same run (it would be
+counted twice), raises :class:`ResultsFormatError` (reported as a check
 error, not silently as pending).
 """
 
@@ -29,16 +33,28 @@ from .core import CheckResult, failed, inconclusive, passed, pending
 __all__ = [
     "RESULTS_ROOT",
     "SCHEMA",
-    "ResultsFormatError",
     "Comparison",
-    "load_comparisons",
+    "ResultsFormatError",
+    "all_of",
+    "directional_verdict",
     "equivalence_verdict",
+    "load_comparisons",
+    "noninferiority_verdict",
 ]
 
 RESULTS_ROOT = Path(__file__).resolve().parents[1] / "atari_check" / "results"
-SCHEMA = "equiv.compare/1"
-ROLES = ("equivalence", "negative_control")
-VERDICTS = ("equivalent", "different", "inconclusive")
+SCHEMA = "equiv.compare/2"
+SCHEMAS = ("equiv.compare/1", SCHEMA)
+ROLES = ("equivalence", "negative_control", "noninferiority", "directional", "sensitivity")
+KIND_VERDICTS = {
+    "equivalence": ("equivalent", "different", "inconclusive"),
+    "noninferiority": ("non-inferior", "inferior", "inconclusive"),
+    "directional": ("better", "worse", "inconclusive"),
+    "difference": ("different", "inconclusive"),
+}
+VERDICTS = tuple(dict.fromkeys(v for vs in KIND_VERDICTS.values() for v in vs))
+_ROLE_KIND = {"equivalence": "equivalence", "negative_control": "equivalence", "noninferiority": "noninferiority",
+              "directional": "directional", "sensitivity": "difference"}
 
 
 class ResultsFormatError(ValueError):
@@ -54,16 +70,24 @@ class Comparison:
     role: str
     metric: str
     verdict: str
-    margin: float
+    margin: float | None
     ci: tuple[float, float]
     n_a: int
     n_b: int
+    kind: str = "equivalence"
+    smallest_margin: float | None = None
+    preregistered: bool | None = None
+    rules_version: int | None = None
 
     def describe(self) -> str:
+        sign = "−" if self.kind == "noninferiority" else "±"  # non-inferiority: one-sided, below −M fails
+        margin = f" vs margin {sign}{self.margin:.4g}" if self.margin is not None else ""
+        smallest = f" (passes for margin > {self.smallest_margin:.4g})" if self.smallest_margin is not None else ""
+        pre = {True: "", False: ", post hoc", None: ""}[self.preregistered]
+        rules = f", rules v{self.rules_version}" if self.rules_version is not None else ""
         return (
             f"{self.env}: {self.a} vs {self.b} ({self.role}, {self.metric}): {self.verdict}, "
-            f"CI [{self.ci[0]:.4g}, {self.ci[1]:.4g}] vs margin ±{self.margin:.4g}, "
-            f"n = {self.n_a}/{self.n_b} "
+            f"CI [{self.ci[0]:.4g}, {self.ci[1]:.4g}]{margin}{smallest}, n = {self.n_a}/{self.n_b}{pre}{rules} "
             f"[{self.file}]"
         )
 
@@ -73,15 +97,22 @@ def _require(cond: bool, path: Path, message: str) -> None:
         raise ResultsFormatError(f"{path}: {message}")
 
 
-def _parse(path: Path) -> list[Comparison]:
+def _real(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _parse(path: Path) -> tuple[list[Comparison], set]:
+    """The comparisons of one compare.json, and the identities of the runs it summarises."""
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ResultsFormatError(f"{path}: not valid JSON ({err})") from None
     _require(isinstance(data, dict), path, f"top level must be an object, got {type(data).__name__}")
-    _require(data.get("schema") == SCHEMA, path, f"schema must be {SCHEMA!r}, got {data.get('schema')!r}")
+    _require(data.get("schema") in SCHEMAS, path, f"schema must be one of {SCHEMAS}, got {data.get('schema')!r}")
+    v2 = data["schema"] == SCHEMA
     _require(isinstance(data.get("comparisons"), list), path, "'comparisons' must be a list")
     _require(isinstance(data.get("provenance"), dict), path, "'provenance' must be an object")
+    roles = ROLES if v2 else ROLES[:2]
     out = []
     for i, c in enumerate(data["comparisons"]):
         where = f"comparisons[{i}]"
@@ -92,27 +123,30 @@ def _parse(path: Path) -> list[Comparison]:
                 path,
                 f"{where}.{key} must be a non-empty string, got {c.get(key)!r}",
             )
-        _require(c.get("role") in ROLES, path, f"{where}.role must be one of {ROLES}, got {c.get('role')!r}")
+        _require(c.get("role") in roles, path, f"{where}.role must be one of {roles}, got {c.get('role')!r}")
+        kind = c.get("kind", "equivalence") if v2 else "equivalence"
         _require(
-            c.get("verdict") in VERDICTS,
+            kind == _ROLE_KIND[c["role"]], path,
+            f"{where}.kind must be {_ROLE_KIND[c['role']]!r} for role {c['role']!r}, got {kind!r}",
+        )
+        allowed = KIND_VERDICTS[kind]
+        _require(
+            c.get("verdict") in allowed,
             path,
-            f"{where}.verdict must be one of {VERDICTS}, got {c.get('verdict')!r}",
+            f"{where}.verdict must be one of {allowed}, got {c.get('verdict')!r}",
         )
         margin = c.get("margin")
-        _require(
-            isinstance(margin, numbers.Real)
-            and not isinstance(margin, bool)
-            and math.isfinite(margin)
-            and margin > 0,
-            path,
-            f"{where}.margin must be a finite number > 0, got {margin!r}",
-        )
+        if kind in ("equivalence", "noninferiority"):
+            _require(
+                _real(margin) and margin > 0,
+                path,
+                f"{where}.margin must be a finite number > 0, got {margin!r}",
+            )
+        else:
+            _require(margin is None, path, f"{where}.margin must be null for a {kind} test, got {margin!r}")
         ci = c.get("ci")
         _require(
-            isinstance(ci, list)
-            and len(ci) == 2
-            and all(isinstance(x, numbers.Real) and math.isfinite(x) for x in ci)
-            and ci[0] <= ci[1],
+            isinstance(ci, list) and len(ci) == 2 and all(_real(x) for x in ci) and ci[0] <= ci[1],
             path,
             f"{where}.ci must be [lo, hi] with lo <= hi, got {ci!r}",
         )
@@ -123,36 +157,63 @@ def _parse(path: Path) -> list[Comparison]:
                 path,
                 f"{where}.{key} must be an integer >= 1, got {n!r}",
             )
+        smallest = c.get("smallest_margin")
+        _require(smallest is None or (_real(smallest) and smallest >= 0), path,
+                 f"{where}.smallest_margin must be null or a finite number >= 0, got {smallest!r}")
+        pre = c.get("preregistered")
+        _require(pre in (True, False, None), path, f"{where}.preregistered must be true/false/null, got {pre!r}")
         try:
             shown = str(path.resolve().relative_to(RESULTS_ROOT.parents[1]))
         except ValueError:
             shown = str(path)
         out.append(
             Comparison(
-                shown,
-                c["env"],
-                c["a"],
-                c["b"],
-                c["role"],
-                c["metric"],
-                c["verdict"],
-                float(margin),
-                (float(ci[0]), float(ci[1])),
-                c["n_a"],
-                c["n_b"],
+                shown, c["env"], c["a"], c["b"], c["role"], c["metric"], c["verdict"],
+                None if margin is None else float(margin), (float(ci[0]), float(ci[1])), c["n_a"], c["n_b"],
+                kind, None if smallest is None else float(smallest), pre, c.get("rules_version"),
             )
         )
-    return out
+    runs = data.get("runs", [])
+    _require(isinstance(runs, list), path, "'runs' must be a list")
+    ids = set()
+    for j, r in enumerate(runs):
+        _require(isinstance(r, dict), path, f"runs[{j}] must be an object")
+        ids.add(r.get("run_id") or (r.get("env"), r.get("algo"), r.get("seed"), r.get("frames"), r.get("elapsed_s")))
+    return out, ids
 
 
 def load_comparisons(scale: str, root: Path | None = None) -> tuple[list[Path], list[Comparison]]:
-    """Every compare.json under ``<root>/<scale>/`` (recursively), parsed and validated."""
+    """Every compare.json under ``<root>/<scale>/`` (recursively), parsed and validated.
+
+    Two files that summarise a common run are refused: the run's evidence would be counted twice.
+    """
     base = (RESULTS_ROOT if root is None else Path(root)) / scale
     files = sorted(base.rglob("compare.json")) if base.is_dir() else []
     comparisons: list[Comparison] = []
+    owner: dict = {}
     for f in files:
-        comparisons.extend(_parse(f))
+        parsed, ids = _parse(f)
+        for run in ids:
+            if run in owner:
+                raise ResultsFormatError(
+                    f"{f} and {owner[run]} both summarise run {run!r}: its evidence would be counted twice; "
+                    f"keep one summary (compare.json belongs next to the runs tree, not inside it)"
+                )
+            owner[run] = f
+        comparisons.extend(parsed)
     return files, comparisons
+
+
+def _select(comparisons, pair, role, envs):
+    return [
+        c for c in comparisons
+        if (c.a, c.b) == tuple(pair) and c.role == role
+        and (envs is None or any(e.lower() in c.env.lower() for e in envs))
+    ]
+
+
+def _where(scale: str, root: Path | None) -> str:
+    return f"atari_check/results/{scale}" if root is None else f"{Path(root) / scale}"
 
 
 def equivalence_verdict(
@@ -166,10 +227,15 @@ def equivalence_verdict(
 
     * no result file or no comparison of the pair → ``pending``;
     * any comparison of the pair "different" → ``fail`` (the claim is not reproduced);
-    * all "equivalent" and every negative-control comparison in the same files
-      "different" → ``pass``;
-    * otherwise (an inconclusive comparison, or a negative control that did
-      not separate — the test lacked power) → ``inconclusive``.
+    * all "equivalent", every negative-control comparison in the same files
+      "different", and, where a sensitivity control (a pair known to differ
+      slightly) was run in the same file, it came out "different" on the same
+      env and metric at the same n → ``pass``;
+    * otherwise (an inconclusive comparison, a negative control that did not
+      separate, or a sensitivity control that did not — the test lacked
+      power) → ``inconclusive``.
+
+    Every equivalence is reported with the smallest margin at which it would pass.
     """
     files, comparisons = load_comparisons(scale, root)
     mine = [
@@ -180,9 +246,8 @@ def equivalence_verdict(
         and (envs is None or any(e.lower() in c.env.lower() for e in envs))
     ]
     if not mine:
-        where = f"atari_check/results/{scale}" if root is None else f"{Path(root) / scale}"
         return pending(
-            f"{what}: no equivalence comparison of {pair[0]} vs {pair[1]} under {where} "
+            f"{what}: no equivalence comparison of {pair[0]} vs {pair[1]} under {_where(scale, root)} "
             f"({len(files)} compare.json file(s) found); run atari_check and `python -m atari_check compare`"
         )
     different = [c for c in mine if c.verdict == "different"]
@@ -197,12 +262,99 @@ def equivalence_verdict(
                 f"{what}: equivalent, but the negative control did not separate "
                 f"({'; '.join(c.describe() for c in weak)}), so the test may lack power"
             )
+        blind = []
+        for c in mine:
+            sens = [s for s in comparisons if s.role == "sensitivity" and s.file == c.file and s.env == c.env
+                    and s.metric == c.metric]
+            if sens and not any(s.verdict == "different" and (s.n_a, s.n_b) == (c.n_a, c.n_b) for s in sens):
+                blind.append((c, sens))
+        if blind:
+            return inconclusive(
+                f"{what}: equivalent, but on "
+                + "; ".join(f"{c.env} {c.metric}" for c, _ in blind)
+                + " the sensitivity control (a pair known to differ slightly) was not called different at "
+                "the same n, so 'equivalent' there may only mean the test cannot see a small difference ("
+                + "; ".join(s.describe() for _, ss in blind for s in ss) + "); equivalent: "
+                + "; ".join(c.describe() for c in mine)
+            )
         control_text = (
             f"; negative controls separated: {'; '.join(c.describe() for c in controls)}"
             if controls
             else "; no negative control in these files"
         )
+        sens = [s for s in comparisons if s.role == "sensitivity" and s.file in used]
+        sens_text = (f"; sensitivity controls separated: {'; '.join(s.describe() for s in sens)}" if sens
+                     else "; no sensitivity control in these files")
         return passed(
             f"{what}: equivalent in every comparison ({'; '.join(c.describe() for c in mine)})" + control_text
+            + sens_text
         )
     return inconclusive(f"{what}: {'; '.join(c.describe() for c in mine)}")
+
+
+def noninferiority_verdict(
+    scale: str, pair: tuple[str, str], what: str, envs: tuple[str, ...] | None = None, root: Path | None = None
+) -> CheckResult:
+    """Decide "``pair[0]`` is the same or better than ``pair[1]``" (one-sided, registered margin).
+
+    pending without a comparison; ``fail`` if any is "inferior"; ``pass`` if all are "non-inferior";
+    else ``inconclusive``.  Each is reported with the smallest margin at which it would pass.
+    """
+    files, comparisons = load_comparisons(scale, root)
+    mine = _select(comparisons, pair, "noninferiority", envs)
+    if not mine:
+        return pending(f"{what}: no non-inferiority comparison of {pair[0]} vs {pair[1]} under "
+                       f"{_where(scale, root)} ({len(files)} compare.json file(s) found)")
+    text = "; ".join(c.describe() for c in mine)
+    if any(c.verdict == "inferior" for c in mine):
+        return failed(f"{what}: not reproduced ({pair[0]} inferior)",
+                      "; ".join(c.describe() for c in mine if c.verdict == "inferior"))
+    if all(c.verdict == "non-inferior" for c in mine):
+        return passed(f"{what}: non-inferior in every comparison ({text})")
+    return inconclusive(f"{what}: {text}")
+
+
+def directional_verdict(
+    scale: str, pair: tuple[str, str], expected: str, what: str, envs: tuple[str, ...] | None = None,
+    root: Path | None = None,
+) -> CheckResult:
+    """Decide "``pair[0]`` is ``expected`` ('better' or 'worse') than ``pair[1]``" (one-sided, margin 0).
+
+    pending without a comparison; ``fail`` if any comparison went the other way; ``pass`` if all are
+    ``expected``; else ``inconclusive``.
+    """
+    if expected not in ("better", "worse"):
+        raise ValueError(f"expected must be 'better' or 'worse', got {expected!r}")
+    files, comparisons = load_comparisons(scale, root)
+    mine = _select(comparisons, pair, "directional", envs)
+    if not mine:
+        return pending(f"{what}: no directional comparison of {pair[0]} vs {pair[1]} under "
+                       f"{_where(scale, root)} ({len(files)} compare.json file(s) found)")
+    text = "; ".join(c.describe() for c in mine)
+    opposite = "worse" if expected == "better" else "better"
+    if any(c.verdict == opposite for c in mine):
+        return failed(f"{what}: not reproduced ({pair[0]} {opposite} than {pair[1]})",
+                      "; ".join(c.describe() for c in mine if c.verdict == opposite))
+    if all(c.verdict == expected for c in mine):
+        return passed(f"{what}: {pair[0]} {expected} than {pair[1]} in every comparison ({text})")
+    return inconclusive(f"{what}: {text}")
+
+
+def all_of(what: str, parts: list[tuple[str, CheckResult]]) -> CheckResult:
+    """A claim made of several halves holds only if every half does.
+
+    Any half ``fail`` → ``fail``; else any ``pending`` → ``pending`` (naming the halves that have a
+    result); else any ``inconclusive`` → ``inconclusive``; else ``pass``.
+    """
+    details = "; ".join(
+        f"[{name}: {r.outcome}] {r.detail}" + (f" ({r.counterexample})" if r.counterexample else "")
+        for name, r in parts
+    )
+    outcomes = [r.outcome for _, r in parts]
+    if "fail" in outcomes:
+        return failed(f"{what}: a half is not reproduced", details)
+    if "pending" in outcomes:
+        return pending(f"{what}: {details}")
+    if "inconclusive" in outcomes:
+        return inconclusive(f"{what}: {details}")
+    return passed(f"{what}: every half holds: {details}")

@@ -1,0 +1,130 @@
+"""proofs/empirical.py on equiv.compare/2 documents: the decisions for non-inferiority, directional and
+two-half claims, validation of the new fields, and the empirical checks that use them.
+
+Each decision is tested on hand-written documents with known answers, and on a deliberately wrong
+document (the opposite verdict, a margin where there must be none) that must change the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from proofs.core import failed, inconclusive, passed, pending
+from proofs.empirical import (
+    ResultsFormatError,
+    all_of,
+    directional_verdict,
+    load_comparisons,
+    noninferiority_verdict,
+)
+
+
+def _row(**kw):
+    row = {"env": "Pong", "a": "a2c-proper", "b": "a2c-naive", "role": "noninferiority", "kind": "noninferiority",
+           "metric": "auc", "verdict": "non-inferior", "expected": "non-inferior", "margin": 3.0,
+           "ci": [-1.0, 2.0], "n_a": 5, "n_b": 5, "smallest_margin": 1.0, "preregistered": True,
+           "rules_version": 2}
+    row.update(kw)
+    return row
+
+
+def _write(root, rows, name="study"):
+    path = root / "gpu" / name / "compare.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"schema": "equiv.compare/2", "comparisons": rows, "provenance": {},
+                                "runs": [{"run_id": name}]}))
+    return path
+
+
+@pytest.mark.parametrize("verdicts,outcome", [
+    (["non-inferior", "non-inferior"], "pass"),
+    (["non-inferior", "inconclusive"], "inconclusive"),
+    (["non-inferior", "inferior"], "fail"),
+])
+def test_noninferiority_decision(tmp_path, verdicts, outcome):
+    _write(tmp_path, [_row(verdict=v, metric=m) for v, m in zip(verdicts, ("auc", "final_score"))])
+    result = noninferiority_verdict("gpu", ("a2c-proper", "a2c-naive"), "Fig. 1", root=tmp_path)
+    assert result.outcome == outcome
+    if outcome == "pass":
+        assert "passes for margin > 1" in result.detail and "vs margin −3" in result.detail
+
+
+def test_noninferiority_pending_and_pair_order(tmp_path):
+    assert noninferiority_verdict("gpu", ("a2c-proper", "a2c-naive"), "x", root=tmp_path).outcome == "pending"
+    _write(tmp_path, [_row()])
+    # The claim is one-sided: the reversed pair is a different statement, with no comparison.
+    assert noninferiority_verdict("gpu", ("a2c-naive", "a2c-proper"), "x", root=tmp_path).outcome == "pending"
+
+
+@pytest.mark.parametrize("expected,verdict,outcome", [
+    ("better", "better", "pass"), ("better", "worse", "fail"), ("better", "inconclusive", "inconclusive"),
+    ("worse", "worse", "pass"), ("worse", "better", "fail"),
+])
+def test_directional_decision(tmp_path, expected, verdict, outcome):
+    _write(tmp_path, [_row(a="dqn-soft-ent", b="dqn", role="directional", kind="directional", verdict=verdict,
+                           expected=expected, margin=None, smallest_margin=None)])
+    result = directional_verdict("gpu", ("dqn-soft-ent", "dqn"), expected, "Fig. 2", root=tmp_path)
+    assert result.outcome == outcome
+    with pytest.raises(ValueError, match="better' or 'worse"):
+        directional_verdict("gpu", ("dqn-soft-ent", "dqn"), "same", "x", root=tmp_path)
+
+
+@pytest.mark.parametrize("outcomes,combined", [
+    (("pass", "pass"), "pass"), (("pass", "pending"), "pending"), (("fail", "pending"), "fail"),
+    (("pass", "inconclusive"), "inconclusive"), (("inconclusive", "pending"), "pending"),
+])
+def test_all_of_needs_every_half(outcomes, combined):
+    make = {"pass": lambda: passed("ok"), "fail": lambda: failed("no", "counter"), "pending": lambda: pending("-"),
+            "inconclusive": lambda: inconclusive("?")}
+    result = all_of("claim", [(f"half {i}", make[o]()) for i, o in enumerate(outcomes)])
+    assert result.outcome == combined and "half 0" in (result.detail + (result.counterexample or ""))
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("kind", "equivalence", "kind must be 'noninferiority'"),
+    ("verdict", "equivalent", "verdict must be one of"),
+    ("margin", None, "margin must be a finite number"),
+    ("smallest_margin", -1.0, "smallest_margin must be"),
+    ("preregistered", "yes", "preregistered must be"),
+])
+def test_v2_fields_are_validated(tmp_path, field, value, message):
+    _write(tmp_path, [_row(**{field: value})])
+    with pytest.raises(ResultsFormatError, match=message):
+        load_comparisons("gpu", tmp_path)
+
+
+def test_directional_and_difference_tests_carry_no_margin(tmp_path):
+    _write(tmp_path, [_row(role="directional", kind="directional", verdict="better", margin=2.0)])
+    with pytest.raises(ResultsFormatError, match="margin must be null"):
+        load_comparisons("gpu", tmp_path)
+
+
+def test_v1_documents_cannot_use_v2_roles(tmp_path):
+    path = tmp_path / "gpu" / "compare.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"schema": "equiv.compare/1", "comparisons": [_row()], "provenance": {}}))
+    with pytest.raises(ResultsFormatError, match="role must be one of"):
+        load_comparisons("gpu", tmp_path)
+
+
+def test_distinct_runs_in_two_files_are_fine(tmp_path):
+    _write(tmp_path, [_row()], name="a")
+    _write(tmp_path, [_row(env="Breakout")], name="b")
+    files, comparisons = load_comparisons("gpu", tmp_path)
+    assert len(files) == 2 and len(comparisons) == 2
+
+
+def test_the_empirical_checks_read_the_committed_cpu_evidence():
+    """The committed CartPole file (rules v2): Fig. 1 non-inferior (post hoc), the A2C half of
+    'c = 1/τ is unstable' not run (pending), and the equivalence inconclusive because the sensitivity
+    control separates on auc but not on final_score."""
+    from proofs.core import run_check
+
+    fig1 = run_check("empirical_cpu_fig1_noninferiority")
+    assert fig1.outcome == "pass" and "post hoc" in fig1.detail
+    unstable = run_check("empirical_cpu_unscaled_unstable")
+    assert unstable.outcome == "pending" and "[soft Q-learning half: pass]" in unstable.detail
+    equiv = run_check("empirical_cpu_pg_vs_ql")
+    assert equiv.outcome == "inconclusive" and "CartPole-v1 final_score the sensitivity control" in equiv.detail
