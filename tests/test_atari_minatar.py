@@ -15,12 +15,12 @@ import torch
 
 pytest.importorskip("minatar", reason="the optional extra minatar is not installed (pip install -e .[minatar])")
 
-from minatar import Environment  # noqa: E402
+from minatar import Environment
 
-from atari_check import minatar_env  # noqa: E402
-from atari_check.config import Config  # noqa: E402
-from atari_check.envs import EpisodeTracker, Step, VecEnv, env_settings, resolve_env  # noqa: E402
-from atari_check.networks import ActorCritic, MinAtarTrunk, QNetwork  # noqa: E402
+from atari_check import minatar_env
+from atari_check.config import Config
+from atari_check.envs import EpisodeTracker, Step, VecEnv, env_settings, resolve_env
+from atari_check.networks import ActorCritic, MinAtarTrunk, QNetwork
 
 
 def _hand_games(game: str, n: int, seed: int, sticky: float = 0.1) -> list[Environment]:
