@@ -96,8 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="PNG for the learning curves")
     p.add_argument("--lockstep-out", default=None, help="PNG for the lockstep diagnostics [OUT stem + _lockstep]")
 
-    p = sub.add_parser("bench", help="env-only vs training throughput (and optional sb3 A2C side by side)")
-    p.add_argument("--seconds", type=_parse_float, default=20.0, help="duration of each measurement [20]")
+    p = sub.add_parser("bench", help="env-only vs training throughput (and optional sb3 A2C side by side)",
+                       description="Interleaved rounds, order rotated; min/median/max of each contender and of "
+                                   "each ratio taken within a round; serial limit from the components.")
+    p.add_argument("--rounds", type=_parse_int, default=10, help="rounds, each measuring every contender [10; >= 3]")
+    p.add_argument("--seconds", type=_parse_float, default=2.0,
+                   help="duration of each contender's measurement in each round [2]")
     p.add_argument("--sb3", action="store_true", help="also time stable-baselines3 A2C (if installed)")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
     _add_config_options(p, skip=("algo", "frames"))
@@ -140,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 
             defaults = {"env": "pong", "lr_schedule": "constant"}
             cfg = _config_from(args, **{k: v for k, v in defaults.items() if getattr(args, k, None) is None})
-            result = bench(cfg, seconds=args.seconds, with_sb3=args.sb3)
+            result = bench(cfg, rounds=args.rounds, seconds=args.seconds, with_sb3=args.sb3,
+                           progress=lambda line: print(line, file=sys.stderr, flush=True))
             print(format_bench(result), end="")
             if args.out:
                 print(f"wrote {write_bench(result, args.out)}")
