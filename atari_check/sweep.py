@@ -201,7 +201,7 @@ def sweep(base: Config, envs: list[str], algos: list[str], seeds: list[int], fra
         _atomic_json(out / "sweep.json", record)
 
         t_init = time.monotonic()
-        started_here = not ray.is_initialized()
+        started_here = bool(todo) and not ray.is_initialized()  # nothing left: no Ray at all
         if started_here:
             kwargs = {"address": address} if address else {"num_cpus": num_cpus or os.cpu_count()}
             ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
