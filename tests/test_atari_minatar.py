@@ -251,3 +251,23 @@ def test_run_end_to_end_logs_episodes_and_records_minatar(tmp_path):
     assert info["env"]["minatar_version"] and info["config"]["minatar_sticky_action_prob"] == 0.1
     rows = (tmp_path / "r" / "lockstep.csv").read_text().splitlines()
     assert len(rows) > 2  # the lockstep diagnostics ran on MinAtar batches
+
+
+def test_random_scores_constant_matches_the_committed_measurement():
+    from pathlib import Path
+
+    data = json.loads((Path(minatar_env.__file__).parent / "results" / "minatar" / "random_scores.json").read_text())
+    assert set(data["scores"]) == set(minatar_env.IDS) == set(minatar_env.MINATAR_RANDOM_SCORES)
+    for env_id, s in data["scores"].items():
+        assert minatar_env.MINATAR_RANDOM_SCORES[env_id] == round(s["mean"], 3)  # rounded to 3 places, exactly
+        assert minatar_env.MINATAR_SCORE_RANGES[env_id] == (minatar_env.MINATAR_RANDOM_SCORES[env_id], None)
+    # the measurement reproduces exactly (same seed, same episodes) on the cheapest id: Breakout's are short
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "minatar_random_scores", Path(minatar_env.__file__).parent / "scripts" / "minatar_random_scores.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    returns = script.random_returns("MinAtar/Breakout-v1", data["episodes"], seed=data["seed"])
+    assert float(np.mean(returns)) == data["scores"]["MinAtar/Breakout-v1"]["mean"]
+    assert max(returns) == data["scores"]["MinAtar/Breakout-v1"]["max"]
