@@ -155,3 +155,27 @@ def test_interrupted_sweep_resumes_with_no_run_lost_or_duplicated(tmp_path):
     assert sorted(p.parent.relative_to(out).as_posix() for p in out.rglob("run.json")) == sorted(names)
     record = json.loads((out / "sweep.json").read_text())
     assert len(record["invocations"]) == 2 and record["invocations"][0]["interrupted_runs"]
+
+
+@pytest.mark.sweep
+def test_address_connects_to_an_existing_ray_and_leaves_it_running(tmp_path):
+    """--address: the CLI in another process joins a Ray this test started (and must not stop it)."""
+    ray = pytest.importorskip("ray", reason="the optional extra sweep is not installed")
+    pytest.importorskip("minatar", reason="the optional extra minatar is not installed")
+    ctx = ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        address = ctx.address_info["gcs_address"]
+        out = tmp_path / "s"
+        cmd = [sys.executable, "-m", "atari_check", "sweep", "--envs", MINATAR, "--algos", "sql", "--seeds", "0",
+               "--frames", "320", "--num-envs", "4", "--address", address, "--out", str(out)]
+        proc = subprocess.run(cmd, check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              capture_output=True,
+                              text=True, timeout=240)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "1/1 runs finished" in proc.stdout
+        record = json.loads((out / "sweep.json").read_text())
+        assert record["invocations"][0]["address"] == address
+        assert audit_run(out / run_dir_name(MINATAR, "sql", 0), 320) == []
+        assert ray.is_initialized() and ray.get(ray.put(7)) == 7  # the cluster outlived the sweep's driver
+    finally:
+        ray.shutdown()
