@@ -144,10 +144,14 @@ def test_logged_episode_returns_equal_the_raw_rewards_summed_by_hand():
             needs_reset[i] = done
     assert len(logged) >= 8 and max(r for _, r, _ in logged) > 0  # real episodes, rewards actually summed
     assert sorted(logged) == sorted(expected)
-    # negative control: an adapter that never flags the autoreset step merges consecutive episodes
+    # negative controls: an adapter that flags the ending step itself as the reset (off by one) drops each
+    # episode's last step; one that never flags it never ends an episode
+    _, off_by_one = _random_play(env, n, seed, steps,
+                                 lambda s: Step(s.obs, s.reward, s.terminated, s.truncated, s.terminated | s.truncated))
+    assert sorted(off_by_one) != sorted(expected)
     _, merged = _random_play(env, n, seed, steps,
                              lambda s: Step(s.obs, s.reward, s.terminated, s.truncated, np.zeros(n, bool)))
-    assert sorted(merged) != sorted(expected)
+    assert merged == []
 
 
 def test_freeway_time_limit_is_a_truncation_at_minatars_terminal_step():
