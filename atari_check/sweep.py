@@ -68,10 +68,26 @@ def run_state(out: Path) -> dict:
     except (OSError, json.JSONDecodeError) as err:
         return {"status": "unreadable", "frames_done": 0, "message": f"{p}: {err}"}
     return {"status": info.get("status"), "frames_done": int(info.get("frames_done") or 0),
-            "message": info.get("message", "")}
+            "message": info.get("message", ""), "stored_config": info.get("config")}
 
 
-def is_done(state: dict, frames: int) -> bool:
+def same_run(stored_config: dict | None, cfg: Config) -> bool:
+    """Whether a stored run is ``cfg``'s (fields that may change between segments aside)."""
+    if stored_config is None:
+        return False
+    want = cfg.to_dict()
+    return all(stored_config.get(k) == v for k, v in want.items() if k not in RESUMABLE_CHANGES)
+
+
+def _recorded(state: dict) -> dict:
+    """A run's state as sweep.json keeps it (its config is recorded once, as ``config``)."""
+    return {k: v for k, v in state.items() if k != "stored_config"}
+
+
+def is_done(state: dict, frames: int, cfg: Config | None = None) -> bool:
+    """Finished with the frames asked for (and, given ``cfg``, the very run asked for)."""
+    if cfg is not None and not same_run(state.get("stored_config"), cfg):
+        return False
     return state["status"] == "finished" and state["frames_done"] >= frames
 
 
@@ -195,9 +211,9 @@ def sweep(base: Config, envs: list[str], algos: list[str], seeds: list[int], fra
         invocation = {"started": _now(), "argv": sys.argv, "grid": {"envs": envs, "algos": algos, "seeds": seeds,
                       "frames": frames}, "address": address, "num_cpus": num_cpus}
         record["invocations"].append(invocation)
-        todo = [n for n in runs if not is_done(states[n], frames)]
+        todo = [n for n in runs if not is_done(states[n], frames, runs[n])]  # another run there: run.py refuses
         for n, c in runs.items():
-            record["runs"][n] = {**states[n], "config": c.to_dict()}
+            record["runs"][n] = {**_recorded(states[n]), "config": c.to_dict()}
         _atomic_json(out / "sweep.json", record)
 
         t_init = time.monotonic()
@@ -219,14 +235,14 @@ def sweep(base: Config, envs: list[str], algos: list[str], seeds: list[int], fra
                 for ref in ready:
                     name = pending.pop(ref)
                     results[name] = ray.get(ref)
-                    record["runs"][name].update(run_state(out / name), result=results[name])
+                    record["runs"][name].update(_recorded(run_state(out / name)), result=results[name])
                     _atomic_json(out / "sweep.json", record)
                 now = time.monotonic()
                 if progress and (now - last_print >= progress_interval_s or not pending):
                     last_print = now
                     states = {n: run_state(out / n) for n in runs}
                     frames_now = sum(min(s["frames_done"], frames) for s in states.values())
-                    done = sum(is_done(s, frames) or n in results for n, s in states.items())
+                    done = sum(is_done(s, frames, runs[n]) or n in results for n, s in states.items())
                     # queued tasks have not touched their run.json yet; running ones rewrote it this invocation
                     running = sum(_touched_since(out / n / "run.json", wall_start) for n in pending.values())
                     fps = (frames_now - frames_at_start) / max(now - t0, 1e-9)
@@ -241,13 +257,15 @@ def sweep(base: Config, envs: list[str], algos: list[str], seeds: list[int], fra
             invocation["ended"] = _now()
             invocation["interrupted_runs"] = sorted(pending.values())
             for n in runs:
-                record["runs"][n].update(run_state(out / n))
+                record["runs"][n].update(_recorded(run_state(out / n)))
             _atomic_json(out / "sweep.json", record)
+    # a run refused by run.py (another run in its directory) is an error, whatever is on disk
+    status = {n: "error" if results.get(n, {}).get("status") == "error" else record["runs"][n]["status"]
+              for n in runs}
     summary = {"out": str(out), "runs": len(runs), "skipped_done": len(runs) - len(todo),
-               "ran": len(results), "ray_start_s": invocation["ray_start_s"],
-               "status": {n: record["runs"][n]["status"] for n in runs}}
+               "ran": len(results), "ray_start_s": invocation["ray_start_s"], "status": status}
     summary["finished"] = sum(s == "finished" for s in summary["status"].values())
-    summary["audit"] = [p for n in runs if summary["status"][n] == "finished" for p in audit_run(out / n, frames)]
+    summary["audit"] = [p for n in runs if status[n] == "finished" for p in audit_run(out / n, frames)]
     return summary
 
 

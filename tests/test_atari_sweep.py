@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from atari_check.config import Config
-from atari_check.sweep import audit_run, grid, progress_line, run_dir_name, sweep
+from atari_check.sweep import audit_run, grid, is_done, progress_line, run_dir_name, run_state, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 MINATAR = "MinAtar/Breakout-v1"
@@ -49,12 +49,26 @@ def test_progress_line_fits_80_columns_with_eta():
     assert "ETA -:--:--" in progress_line(0, 0, 4, 0, 4000, 0.0)
 
 
+FINISHED_CFG = Config(algo="a2c-proper", env="CartPole-v1", frames=800, num_envs=4, log_interval=2)
+
+
 def _finished_run(tmp_path) -> Path:
     from atari_check.run import run
 
     out = tmp_path / "r"
-    run(Config(algo="a2c-proper", env="CartPole-v1", frames=800, num_envs=4, log_interval=2), out, progress=False)
+    run(FINISHED_CFG, out, progress=False)
     return out
+
+
+def test_a_finished_run_is_skipped_only_if_it_is_the_run_asked_for(tmp_path):
+    state = run_state(_finished_run(tmp_path))
+    assert is_done(state, 800, FINISHED_CFG)
+    assert is_done(state, 800, FINISHED_CFG.replace(log_interval=5))  # may change between segments
+    # negative controls: another run in that directory, or more frames asked for, is not done
+    assert not is_done(state, 800, FINISHED_CFG.replace(lr=1e-3))
+    assert not is_done(state, 800, FINISHED_CFG.replace(seed=1))
+    assert not is_done(state, 1600, FINISHED_CFG.replace(frames=1600))
+    assert not is_done(run_state(tmp_path / "nothing"), 800, FINISHED_CFG)
 
 
 def test_audit_passes_a_complete_run_and_catches_duplicated_or_lost_rows(tmp_path):
