@@ -1,7 +1,7 @@
-"""Command line: ``python -m atari_check {run,compare,plot,bench} ...``.
+"""Command line: ``python -m atari_check {run,compare,plot,bench,sweep} ...``.
 
-Every :class:`~atari_check.config.Config` field is an option of ``run`` and
-``bench`` (``--num-envs 8``, ``--life-loss-terminal false``, …); see
+Every :class:`~atari_check.config.Config` field is an option of ``run``, ``bench``
+and ``sweep`` (``--num-envs 8``, ``--life-loss-terminal false``, …); see
 ``python -m atari_check run --help``.
 """
 
