@@ -1,21 +1,35 @@
-"""``python -m atari_check bench``: env-only vs training throughput, on one machine, in one run.
+"""``python -m atari_check bench``: throughput that survives a noisy machine.
 
-* env-only: ``AtariVectorEnv`` stepping with uniformly random actions — the
-  ceiling for this env stack at this ``num_envs``.
-* training: the full a2c-proper and sql iterations (act, step, record,
-  update; no lockstep diagnostics, no disk I/O) on the same env settings.
-* ratio: training steps/s ÷ env-only steps/s.
+Contenders — each built once, then measured for ``seconds`` per *round*, all of them in every round,
+in an order rotated from round to round (round r starts with contender r mod k), so slow drifts of a
+shared machine's load hit every contender alike:
 
-Optionally (``--sb3``), stable-baselines3 A2C with the same hyperparameters
-on the *same* env stack (``AtariVectorEnv`` behind sb3's VecEnv interface,
-so only the learner differs), for a short fixed time, as a side-by-side
-ratio.  sb3 is not a dependency; the option says so if it is not installed.
+* ``env-only``: the vector env stepped with uniformly random actions (the env stack's ceiling);
+* ``a2c-proper``, ``sql``: full training iterations (act, step, record, update; no lockstep
+  diagnostics, no disk I/O), with the time of each phase recorded;
+* ``sb3-a2c`` (``--sb3``, Atari only): stable-baselines3 A2C on the same ``AtariVectorEnv``.
+
+Reported: min / median / max over rounds of every contender's steps/s, and of every **ratio taken
+within a round** (training / env-only, a2c-proper / sb3-a2c, training / serial limit), never a ratio
+of one round, nor a ratio of medians.  The serial limit of a training contender in a round is what its
+components allow with nothing else in the loop (issue 12 §1)::
+
+    limit = n_steps·B / (n_steps·(t_env_step + t_act) + t_train)
+
+with ``t_env_step`` the env-only time per vector step of that round, ``t_act`` the contender's acting
+forward per vector step and ``t_train`` its update (``learn``) per iteration.  The JSON output
+records every round's raw numbers, the orders, and the provenance.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import statistics
+import sys
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,59 +40,183 @@ from .envs import make_vec_env, resolve_env, training_reward_transform
 from .learners import make_learner
 from .run import _setup_torch, device_name, provenance
 
-
-def env_only(cfg: Config, seconds: float, warmup_steps: int = 20) -> dict:
-    spec = resolve_env(cfg.env)
-    env = make_vec_env(spec, cfg)
-    rng = np.random.default_rng(0)
-    env.reset(seed=0)
-    for _ in range(warmup_steps):
-        env.step(rng.integers(0, env.num_actions, size=cfg.num_envs))
-    steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        for _ in range(10):
-            env.step(rng.integers(0, env.num_actions, size=cfg.num_envs))
-        steps += 10
-    dt = time.perf_counter() - t0
-    env.close()
-    agent_steps = steps * cfg.num_envs
-    return {"steps_per_s": agent_steps / dt, "frames_per_s": agent_steps * env.frames_per_step / dt,
-            "seconds": dt, "agent_steps": agent_steps}
+BENCH_SCHEMA = "atari_check.bench/2"
+MIN_ROUNDS = 3
+TRAINING_ALGOS = ("a2c-proper", "sql")
 
 
-def training(cfg: Config, seconds: float, warmup_updates: int = 3) -> dict:
-    spec = resolve_env(cfg.env)
-    device = _setup_torch(cfg)
-    torch.manual_seed(cfg.seed)
-    env = make_vec_env(spec, cfg)
-    learner = make_learner(cfg, env, device, training_reward_transform(spec, cfg))
-    obs = env.reset(seed=0)
-    updates = 0
+@dataclass
+class Measurement:
+    """One contender in one round: agent steps done in ``seconds``; ``phases`` = seconds per phase."""
 
-    def iteration(obs):
-        for t in range(cfg.n_steps):
-            actions = learner.act(obs)
-            step = env.step(actions)
-            learner.record(t, obs, actions, step)
+    agent_steps: int
+    seconds: float
+    vector_steps: int = 0
+    iterations: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.agent_steps / self.seconds
+
+
+# ------------------------------------------------------------------------------ pure statistics
+
+
+def rotated_orders(names: list[str], rounds: int) -> list[list[str]]:
+    """Round r runs the contenders starting from ``names[r % k]``: each leads equally often."""
+    k = len(names)
+    return [names[r % k:] + names[:r % k] for r in range(rounds)]
+
+
+def spread(values: list[float]) -> dict:
+    """min / median / max (and n) of per-round values."""
+    if not values:
+        raise ValueError("spread of no values")
+    return {"min": min(values), "median": statistics.median(values), "max": max(values), "n": len(values)}
+
+
+def serial_limit(env_step_s: float, act_s: float, train_s: float, n_steps: int, num_envs: int) -> float:
+    """Agent steps/s allowed by the components alone: n·B / (n·(t_env + t_act) + t_train)."""
+    for name, v in (("env_step_s", env_step_s), ("act_s", act_s), ("train_s", train_s)):
+        if not (v >= 0 and np.isfinite(v)):
+            raise ValueError(f"{name} must be a finite time >= 0, got {v!r}")
+    return n_steps * num_envs / (n_steps * (env_step_s + act_s) + train_s)
+
+
+def summarize(rounds: list[dict[str, Measurement]], n_steps: int, num_envs: int) -> dict:
+    """Per-contender spreads and per-round ratios (ratios are paired within a round)."""
+    if len(rounds) < MIN_ROUNDS:
+        raise ValueError(f"rounds must be >= {MIN_ROUNDS} (a ratio from one round is not a result), "
+                         f"got {len(rounds)}")
+    names = list(rounds[0])
+    for r, res in enumerate(rounds):
+        if set(res) != set(names):
+            raise ValueError(f"round {r} measured {sorted(res)}, not every contender {sorted(names)}: "
+                             f"the contenders must be interleaved in every round")
+    out = {"contenders": {n: {"steps_per_s": spread([res[n].steps_per_s for res in rounds])} for n in names},
+           "ratios": {}}
+    training = [n for n in names if n in TRAINING_ALGOS]
+    if "env-only" in names:
+        env_step = [res["env-only"].seconds / res["env-only"].vector_steps for res in rounds]
+        out["contenders"]["env-only"]["env_step_ms"] = spread([1e3 * t for t in env_step])
+        for n in training:
+            out["ratios"][f"{n} / env-only"] = spread([res[n].steps_per_s / res["env-only"].steps_per_s
+                                                       for res in rounds])
+            limits, fractions = [], []
+            for res, t_env in zip(rounds, env_step):
+                m = res[n]
+                limit = serial_limit(t_env, m.phases["act"] / m.vector_steps, m.phases["learn"] / m.iterations,
+                                     n_steps, num_envs)
+                limits.append(limit)
+                fractions.append(m.steps_per_s / limit)
+            out["contenders"][n]["serial_limit_steps_per_s"] = spread(limits)
+            out["ratios"][f"{n} / serial limit"] = spread(fractions)
+    if "sb3-a2c" in names:
+        for n in training:
+            out["ratios"][f"{n} / sb3-a2c"] = spread([res[n].steps_per_s / res["sb3-a2c"].steps_per_s
+                                                      for res in rounds])
+    return out
+
+
+def run_rounds(contenders: dict[str, Callable[[float], Measurement]], rounds: int, seconds: float,
+               progress: Callable[[str], None] | None = None) -> tuple[list[dict[str, Measurement]], list]:
+    """Measure every contender for ``seconds`` in each of ``rounds`` rounds, order rotated."""
+    if rounds < MIN_ROUNDS:
+        raise ValueError(f"rounds must be >= {MIN_ROUNDS} (a ratio from one round is not a result), got {rounds}")
+    if not seconds > 0:
+        raise ValueError(f"seconds must be > 0, got {seconds!r}")
+    orders = rotated_orders(list(contenders), rounds)
+    results = []
+    for r, order in enumerate(orders):
+        res = {}
+        for name in order:
+            res[name] = contenders[name](seconds)
+            if progress:
+                progress(f"round {r + 1}/{rounds} {name:<11} {res[name].steps_per_s:10,.0f} steps/s")
+        results.append(res)
+    return results, orders
+
+
+# ------------------------------------------------------------------------------------ contenders
+
+
+class EnvOnly:
+    """The vector env with random actions."""
+
+    def __init__(self, cfg: Config, clock: Callable[[], float] = time.perf_counter, warmup_steps: int = 20):
+        self.env = make_vec_env(resolve_env(cfg.env), cfg)
+        self.num_envs, self.clock = cfg.num_envs, clock
+        self.rng = np.random.default_rng(0)
+        self.env.reset(seed=0)
+        for _ in range(warmup_steps):
+            self.env.step(self.rng.integers(0, self.env.num_actions, size=self.num_envs))
+
+    def __call__(self, seconds: float) -> Measurement:
+        steps, t0 = 0, self.clock()
+        while self.clock() - t0 < seconds:
+            for _ in range(10):
+                self.env.step(self.rng.integers(0, self.env.num_actions, size=self.num_envs))
+            steps += 10
+        dt_ = self.clock() - t0
+        return Measurement(steps * self.num_envs, dt_, vector_steps=steps, phases={"env": dt_})
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class Training:
+    """Full training iterations of one algorithm, each phase timed."""
+
+    def __init__(self, cfg: Config, device: torch.device, clock: Callable[[], float] = time.perf_counter,
+                 warmup_updates: int = 3):
+        spec = resolve_env(cfg.env)
+        torch.manual_seed(cfg.seed)
+        self.cfg, self.device, self.clock = cfg, device, clock
+        self.env = make_vec_env(spec, cfg)
+        self.learner = make_learner(cfg, self.env, device, training_reward_transform(spec, cfg))
+        self.obs = self.env.reset(seed=0)
+        self.phases = {"act": 0.0, "env": 0.0, "record": 0.0, "learn": 0.0}
+        for _ in range(warmup_updates):
+            self._iteration()
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _iteration(self) -> None:
+        clock, ph, obs = self.clock, self.phases, self.obs
+        for t in range(self.cfg.n_steps):
+            t0 = clock()
+            actions = self.learner.act(obs)
+            t1 = clock()
+            step = self.env.step(actions)
+            t2 = clock()
+            self.learner.record(t, obs, actions, step)
+            ph["act"] += t1 - t0
+            ph["env"] += t2 - t1
+            ph["record"] += clock() - t2
             obs = step.obs
-        learner.learn(obs, 0)
-        return obs
+        t0 = clock()
+        self.learner.learn(obs, 0)
+        self._sync()
+        ph["learn"] += clock() - t0
+        self.obs = obs
 
-    for _ in range(warmup_updates):
-        obs = iteration(obs)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        obs = iteration(obs)
-        updates += 1
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    dt = time.perf_counter() - t0
-    env.close()
-    agent_steps = updates * cfg.n_steps * cfg.num_envs
-    return {"steps_per_s": agent_steps / dt, "frames_per_s": agent_steps * env.frames_per_step / dt,
-            "seconds": dt, "updates": updates, "agent_steps": agent_steps}
+    def __call__(self, seconds: float) -> Measurement:
+        self.phases = dict.fromkeys(self.phases, 0.0)
+        self._sync()
+        iterations, t0 = 0, self.clock()
+        while self.clock() - t0 < seconds:
+            self._iteration()
+            iterations += 1
+        dt_ = self.clock() - t0
+        n = self.cfg.n_steps
+        return Measurement(iterations * n * self.cfg.num_envs, dt_, vector_steps=iterations * n,
+                           iterations=iterations, phases=dict(self.phases))
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def _sb3_vec_env(cfg: Config):
@@ -139,76 +277,102 @@ def _sb3_vec_env(cfg: Config):
     return ALEVecEnv()
 
 
-def sb3_a2c(cfg: Config, seconds: float) -> dict:
-    """stable-baselines3 A2C with the paper's A2C settings on the same env stack (optional)."""
-    try:
+class SB3A2C:
+    """stable-baselines3 A2C with the paper's A2C settings on the same env stack (optional, Atari)."""
+
+    def __init__(self, cfg: Config, clock: Callable[[], float] = time.perf_counter):
         import stable_baselines3
         from stable_baselines3 import A2C
+
+        self.version = stable_baselines3.__version__
+        self.cfg, self.clock = cfg, clock
+        self.env = _sb3_vec_env(cfg)
+        self.model = A2C("CnnPolicy", self.env, n_steps=cfg.n_steps, learning_rate=cfg.lr, gamma=cfg.gamma,
+                         ent_coef=cfg.tau, vf_coef=cfg.value_coef, max_grad_norm=cfg.max_grad_norm,
+                         rms_prop_eps=cfg.rms_eps, use_rms_prop=True, gae_lambda=1.0, normalize_advantage=False,
+                         device=cfg.device, seed=0, verbose=0)
+        self.chunk = cfg.n_steps * cfg.num_envs
+        self.model.learn(total_timesteps=3 * self.chunk)  # warm-up
+
+    def __call__(self, seconds: float) -> Measurement:
+        total, t0 = 0, self.clock()
+        while self.clock() - t0 < seconds:
+            self.model.learn(total_timesteps=10 * self.chunk, reset_num_timesteps=False)
+            total += 10 * self.chunk
+        return Measurement(total, self.clock() - t0, vector_steps=total // self.cfg.num_envs)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def _sb3_skip_reason(cfg: Config) -> str | None:
+    try:
+        import stable_baselines3  # noqa: F401
     except ImportError:
-        return {"skipped": "stable-baselines3 is not installed (optional; pip install stable-baselines3)"}
+        return "stable-baselines3 is not installed (optional; pip install stable-baselines3)"
     if resolve_env(cfg.env).kind != "atari":
-        return {"skipped": "the sb3 side-by-side is for Atari envs"}
-    env = _sb3_vec_env(cfg)
-    model = A2C("CnnPolicy", env, n_steps=cfg.n_steps, learning_rate=cfg.lr, gamma=cfg.gamma, ent_coef=cfg.tau,
-                vf_coef=cfg.value_coef, max_grad_norm=cfg.max_grad_norm, rms_prop_eps=cfg.rms_eps,
-                use_rms_prop=True, gae_lambda=1.0, normalize_advantage=False, device=cfg.device, seed=0,
-                verbose=0)
-    chunk = cfg.n_steps * cfg.num_envs
-    model.learn(total_timesteps=3 * chunk)  # warm-up
-    total, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        model.learn(total_timesteps=10 * chunk, reset_num_timesteps=False)
-        total += 10 * chunk
-    dt = time.perf_counter() - t0
-    env.close()
-    return {"steps_per_s": total / dt, "frames_per_s": total * cfg.frameskip / dt, "seconds": dt,
-            "version": stable_baselines3.__version__,
-            "setup": "sb3 A2C CnnPolicy (NatureCNN, shared trunk), RMSprop, same AtariVectorEnv settings "
-                     "(SameStep autoreset, env-side reward clipping)"}
+        return "the sb3 side-by-side is for Atari envs"
+    return None
 
 
-def bench(cfg: Config, seconds: float = 20.0, with_sb3: bool = False) -> dict:
+def bench(cfg: Config, rounds: int = 10, seconds: float = 2.0, with_sb3: bool = False,
+          progress: Callable[[str], None] | None = None) -> dict:
+    """Interleaved, rotated rounds of env-only, a2c-proper, sql (and sb3-a2c); see the module docstring."""
+    if rounds < MIN_ROUNDS:
+        raise ValueError(f"rounds must be >= {MIN_ROUNDS} (a ratio from one round is not a result), got {rounds}")
     device = _setup_torch(cfg)
-    result = {
-        "schema": "atari_check.bench/1",
-        "env": cfg.env, "num_envs": cfg.num_envs, "n_steps": cfg.n_steps, "device": cfg.device,
-        "device_name": device_name(device), "torch_threads": torch.get_num_threads(),
-        "env_threads": cfg.env_threads, "seconds_per_measurement": seconds,
-        "provenance": provenance(device),
-    }
-    result["env_only"] = env_only(cfg, seconds)
-    for algo in ("a2c-proper", "sql"):
-        result[algo] = training(cfg.replace(algo=algo), seconds)
-        result[algo]["ratio_to_env_only"] = result[algo]["steps_per_s"] / result["env_only"]["steps_per_s"]
+    spec = resolve_env(cfg.env)
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    contenders: dict = {"env-only": EnvOnly(cfg)}
+    for algo in TRAINING_ALGOS:
+        contenders[algo] = Training(cfg.replace(algo=algo), device)
+    skipped = {}
     if with_sb3:
-        sb3 = sb3_a2c(cfg, seconds)
-        if "steps_per_s" in sb3:
-            sb3["ratio_to_env_only"] = sb3["steps_per_s"] / result["env_only"]["steps_per_s"]
-            sb3["ratio_atari_check_a2c_to_sb3"] = result["a2c-proper"]["steps_per_s"] / sb3["steps_per_s"]
-        result["sb3_a2c"] = sb3
-    return result
+        reason = _sb3_skip_reason(cfg)
+        if reason:
+            skipped["sb3-a2c"] = reason
+        else:
+            contenders["sb3-a2c"] = SB3A2C(cfg)
+    try:
+        results, orders = run_rounds(contenders, rounds, seconds, progress)
+    finally:
+        for c in contenders.values():
+            c.close()
+    return {
+        "schema": BENCH_SCHEMA,
+        "env": cfg.env, "env_kind": spec.kind, "num_envs": cfg.num_envs, "n_steps": cfg.n_steps,
+        "device": cfg.device, "device_name": device_name(device), "torch_threads": torch.get_num_threads(),
+        "env_threads": cfg.env_threads, "rounds": rounds, "seconds_per_measurement": seconds,
+        "started": started, "config": cfg.to_dict(),
+        "summary": summarize(results, cfg.n_steps, cfg.num_envs),
+        "orders": orders,
+        "per_round": [{n: asdict(m) | {"steps_per_s": m.steps_per_s} for n, m in res.items()} for res in results],
+        "skipped": skipped,
+        "sb3_version": getattr(contenders.get("sb3-a2c"), "version", None),
+        "provenance": provenance(device) | {"argv": sys.argv},
+    }
+
+
+def _fmt_spread(s: dict, fmt: str) -> str:
+    return f"{format(s['min'], fmt):>10} {format(s['median'], fmt):>10} {format(s['max'], fmt):>10}"
 
 
 def format_bench(result: dict) -> str:
-    lines = [f"bench: {result['env']}, {result['num_envs']} envs × {result['n_steps']} steps, device "
-             f"{result['device']} ({result['device_name']}), torch threads {result['torch_threads']}, "
-             f"env threads {result['env_threads'] or 'auto'}", ""]
-    lines.append(f"{'measurement':<28}{'steps/s':>12}{'frames/s':>12}{'ratio to env-only':>20}")
-    env = result["env_only"]
-    lines.append(f"{'env only (random actions)':<28}{env['steps_per_s']:12,.0f}{env['frames_per_s']:12,.0f}"
-                 f"{1.0:20.2f}")
-    for key in ("a2c-proper", "sql", "sb3_a2c"):
-        if key not in result:
-            continue
-        r = result[key]
-        if "steps_per_s" not in r:
-            lines.append(f"{key:<28}{r.get('skipped', '')}")
-            continue
-        lines.append(f"{'training ' + key:<28}{r['steps_per_s']:12,.0f}{r['frames_per_s']:12,.0f}"
-                     f"{r['ratio_to_env_only']:20.2f}")
-    if "sb3_a2c" in result and "ratio_atari_check_a2c_to_sb3" in result["sb3_a2c"]:
-        lines.append(f"\natari_check a2c-proper / sb3 A2C throughput: "
-                     f"{result['sb3_a2c']['ratio_atari_check_a2c_to_sb3']:.2f}")
+    """The tables (fit in 100 columns): min / median / max over rounds, ratios paired within rounds."""
+    s = result["summary"]
+    lines = [(f"bench: {result['env']}, {result['num_envs']} envs x {result['n_steps']} steps, {result['rounds']} "
+              f"rounds x {result['seconds_per_measurement']:g} s, order rotated; device {result['device']}, "
+              f"torch threads {result['torch_threads']}"), "",
+             f"{'steps/s':<34}{'min':>10} {'median':>10} {'max':>10}"]
+    for name, c in s["contenders"].items():
+        lines.append(f"{name:<34}{_fmt_spread(c['steps_per_s'], ',.0f')}")
+        if "serial_limit_steps_per_s" in c:
+            lines.append(f"{'  serial limit (components)':<34}{_fmt_spread(c['serial_limit_steps_per_s'], ',.0f')}")
+    lines += ["", f"{'ratio (paired within each round)':<34}{'min':>10} {'median':>10} {'max':>10}"]
+    for name, r in s["ratios"].items():
+        lines.append(f"{name:<34}{_fmt_spread(r, '.3f')}")
+    for name, why in result.get("skipped", {}).items():
+        lines.append(f"{name}: skipped ({why})")
     return "\n".join(lines) + "\n"
 
 

@@ -1,7 +1,7 @@
-"""Command line: ``python -m atari_check {run,compare,plot,bench} ...``.
+"""Command line: ``python -m atari_check {run,compare,plot,bench,sweep} ...``.
 
-Every :class:`~atari_check.config.Config` field is an option of ``run`` and
-``bench`` (``--num-envs 8``, ``--life-loss-terminal false``, …); see
+Every :class:`~atari_check.config.Config` field is an option of ``run``, ``bench``
+and ``sweep`` (``--num-envs 8``, ``--life-loss-terminal false``, …); see
 ``python -m atari_check run --help``.
 """
 
@@ -105,11 +105,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="PNG for the learning curves")
     p.add_argument("--lockstep-out", default=None, help="PNG for the lockstep diagnostics [OUT stem + _lockstep]")
 
-    p = sub.add_parser("bench", help="env-only vs training throughput (and optional sb3 A2C side by side)")
-    p.add_argument("--seconds", type=_parse_float, default=20.0, help="duration of each measurement [20]")
+    p = sub.add_parser("bench", help="env-only vs training throughput (and optional sb3 A2C side by side)",
+                       description="Interleaved rounds, order rotated; min/median/max of each contender and of "
+                                   "each ratio taken within a round; serial limit from the components.")
+    p.add_argument("--rounds", type=_parse_int, default=10, help="rounds, each measuring every contender [10; >= 3]")
+    p.add_argument("--seconds", type=_parse_float, default=2.0,
+                   help="duration of each contender's measurement in each round [2]")
     p.add_argument("--sb3", action="store_true", help="also time stable-baselines3 A2C (if installed)")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
     _add_config_options(p, skip=("algo", "frames"))
+
+    p = sub.add_parser("sweep", help="the env x algo x seed grid as Ray tasks; resumable, run by run",
+                       description="Every run is a Ray task that resumes from its own checkpoint in "
+                                   "OUT/<env>/<algo>/seed<S>; run it again to continue an interrupted sweep.")
+    p.add_argument("--envs", nargs="+", required=True, help="environment ids")
+    p.add_argument("--algos", nargs="+", required=True, choices=ALGOS, help="algorithms")
+    p.add_argument("--seeds", nargs="+", required=True, type=_parse_int, help="seeds")
+    p.add_argument("--frames", required=True, type=_parse_int, help="frames per run")
+    p.add_argument("--out", required=True, help="sweep directory (holds one run directory per grid point)")
+    p.add_argument("--address", default=None, help="existing Ray cluster ('auto' or HOST:PORT) [local Ray]")
+    p.add_argument("--num-cpus", type=_parse_int, default=None, help="CPUs of the local Ray [all cores]")
+    p.add_argument("--cpus-per-run", type=_parse_float, default=1.0, help="CPUs reserved per run [1]")
+    p.add_argument("--max-retries", type=_parse_int, default=3, help="Ray retries when a worker dies [3]")
+    p.add_argument("--progress-interval", type=_parse_float, default=10.0, help="seconds between progress lines")
+    _add_config_options(p, skip=("algo", "env", "seed", "frames"))
     return parser
 
 
@@ -159,11 +178,28 @@ def main(argv: list[str] | None = None) -> int:
 
             defaults = {"env": "pong", "lr_schedule": "constant"}
             cfg = _config_from(args, **{k: v for k, v in defaults.items() if getattr(args, k, None) is None})
-            result = bench(cfg, seconds=args.seconds, with_sb3=args.sb3)
+            result = bench(cfg, rounds=args.rounds, seconds=args.seconds, with_sb3=args.sb3,
+                           progress=lambda line: print(line, file=sys.stderr, flush=True))
             print(format_bench(result), end="")
             if args.out:
                 print(f"wrote {write_bench(result, args.out)}")
             return 0
+        if args.command == "sweep":
+            from .sweep import sweep
+
+            overrides = {} if args.checkpoint_interval_s is not None else {"checkpoint_interval_s": 60.0}
+            base = _config_from(args, **overrides)
+            summary = sweep(base, args.envs, args.algos, args.seeds, args.frames, args.out, address=args.address,
+                            num_cpus=args.num_cpus, cpus_per_run=args.cpus_per_run, max_retries=args.max_retries,
+                            progress_interval_s=args.progress_interval)
+            bad = {n: s for n, s in summary["status"].items() if s != "finished"}
+            print(f"sweep: {summary['finished']}/{summary['runs']} runs finished ({summary['skipped_done']} were "
+                  f"already, {summary['ran']} ran now; Ray start {summary['ray_start_s']:.1f} s) -> {summary['out']}")
+            for n, s in bad.items():
+                print(f"  {n}: {s}", file=sys.stderr)
+            for problem in summary["audit"]:
+                print(f"  audit: {problem}", file=sys.stderr)
+            return 0 if not bad and not summary["audit"] else 1
     except ValueError as err:  # includes RunDirError: bad input, nothing overwritten
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -45,7 +45,8 @@ class Config:
 
     # --- what to run -------------------------------------------------------------------------
     algo: str = _field("a2c-proper", "algorithm: " + ", ".join(ALGOS))
-    env: str = _field("PongNoFrameskip-v4", "Atari id (pong, PongNoFrameskip-v4, ALE/Pong-v5) or gymnasium id")
+    env: str = _field("PongNoFrameskip-v4",
+                      "Atari id (pong, PongNoFrameskip-v4, ALE/Pong-v5), MinAtar id (MinAtar/Breakout-v1) or gymnasium id")
     frames: int = _field(10_000_000, "total frames (Atari: agent steps × frameskip, summed over envs)")
     seed: int = _field(0, "seed for torch, action sampling, replay sampling and env resets")
     device: str = _field("cpu", "cpu, cuda or cuda:N")
@@ -76,6 +77,10 @@ class Config:
     full_action_space: bool = _field(False, "Atari: all 18 actions")
     max_episode_frames: int = _field(108_000, "Atari: episode truncation in frames (30 min of play)")
     env_threads: int = _field(0, "Atari: emulator threads (0 = ale-py's default)")
+    minatar_sticky_action_prob: float = _field(
+        0.1, "MinAtar: probability of repeating the previous action (MinAtar's default and published setting)"
+    )
+    minatar_difficulty_ramping: bool = _field(True, "MinAtar: games speed up as they go on (MinAtar's default)")
 
     # --- network -----------------------------------------------------------------------------
     mlp_hidden: int = _field(64, "gymnasium envs: width of the shared MLP trunk")
@@ -192,9 +197,10 @@ def _validate(cfg: Config) -> None:
     _float(cfg, "tau", 0.0, lo_open=True)
     _float(cfg, "value_coef", 0.0)
     _float(cfg, "repeat_action_probability", 0.0, 1.0, hi_open=True)
+    _float(cfg, "minatar_sticky_action_prob", 0.0, 1.0, hi_open=True)
     for name in ("eps_start", "eps_end", "eps_fraction"):
         _float(cfg, name, 0.0, 1.0)
-    for name in ("life_loss_terminal", "fire_reset", "full_action_space"):
+    for name in ("life_loss_terminal", "fire_reset", "full_action_space", "minatar_difficulty_ramping"):
         if not isinstance(getattr(cfg, name), bool):
             raise ValueError(f"{name} must be a bool, got {getattr(cfg, name)!r}")
     _choice(cfg, "lr_schedule", ("constant", "linear"))

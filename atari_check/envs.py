@@ -28,15 +28,18 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import minatar_env
+from .minatar_env import MINATAR
+
 ATARI = "atari"
 GYM = "gym"
 
 
 @dataclass(frozen=True)
 class EnvSpec:
-    kind: str  # "atari" or "gym"
-    key: str  # ALE ROM id ("pong") or gymnasium id ("CartPole-v1")
-    title: str  # "Pong" / "CartPole-v1": the name used in tables and plots
+    kind: str  # "atari", "gym" or "minatar"
+    key: str  # ALE ROM id ("pong"), gymnasium id ("CartPole-v1") or MinAtar id ("MinAtar/Breakout-v1")
+    title: str  # "Pong" / "CartPole-v1" / "MinAtar/Breakout-v1": the name used in tables and plots
 
 
 def _atari_roms() -> list[str]:
@@ -73,6 +76,9 @@ def resolve_env(name: str) -> EnvSpec:
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"env must be a non-empty string, got {name!r}")
+    if minatar_env.looks_like_minatar(name):  # before the registry: minatar.gym may have registered these ids
+        key = minatar_env.resolve_minatar(name)[0]
+        return EnvSpec(MINATAR, key, key)
     registry = _gym_registry()
     if name in registry and not str(registry[name].entry_point).startswith("ale_py"):
         return EnvSpec(GYM, name, name)  # e.g. CartPole-v1, and the toy-text Blackjack-v1 (not the ROM)
@@ -108,7 +114,8 @@ class VecEnv:
     def __init__(self, spec: EnvSpec, num_envs: int, *, frameskip: int = 4, noop_max: int = 30,
                  stack_num: int = 4, img_size: int = 84, repeat_action_probability: float = 0.0,
                  life_loss_terminal: bool = True, fire_reset: bool = True, full_action_space: bool = False,
-                 max_episode_frames: int = 108_000, threads: int = 0):
+                 max_episode_frames: int = 108_000, threads: int = 0, minatar_sticky_action_prob: float = 0.1,
+                 minatar_difficulty_ramping: bool = True):
         self.spec = spec
         self.num_envs = num_envs
         if spec.kind == ATARI:
@@ -128,6 +135,12 @@ class VecEnv:
                 use_fire_reset=fire_reset,
             )
             self.frames_per_step = frameskip
+        elif spec.kind == MINATAR:
+            _, game, version = minatar_env.resolve_minatar(spec.key)
+            self._env = minatar_env.MinAtarVecEnv(
+                game, num_envs, minimal_action_set=version == "v1", sticky_action_prob=minatar_sticky_action_prob,
+                difficulty_ramping=minatar_difficulty_ramping)
+            self.frames_per_step = 1
         else:
             import gymnasium
             from gymnasium.spaces import Discrete
@@ -200,12 +213,15 @@ def make_vec_env(spec: EnvSpec, cfg) -> VecEnv:
         img_size=cfg.img_size, repeat_action_probability=cfg.repeat_action_probability,
         life_loss_terminal=cfg.life_loss_terminal, fire_reset=cfg.fire_reset,
         full_action_space=cfg.full_action_space, max_episode_frames=cfg.max_episode_frames,
-        threads=cfg.env_threads,
+        threads=cfg.env_threads, minatar_sticky_action_prob=cfg.minatar_sticky_action_prob,
+        minatar_difficulty_ramping=cfg.minatar_difficulty_ramping,
     )
 
 
 def env_settings(spec: EnvSpec, cfg) -> dict:
     """The settings that define the environment, recorded in every run.json."""
+    if spec.kind == MINATAR:
+        return {**minatar_env.minatar_settings(spec.key, cfg), "reward_transform": training_reward_transform(spec, cfg)}
     if spec.kind == GYM:
         return {"kind": GYM, "id": spec.key, "autoreset": "next_step", "frames_per_step": 1,
                 "reward_transform": training_reward_transform(spec, cfg)}

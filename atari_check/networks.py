@@ -14,6 +14,8 @@ import math
 import torch
 from torch import nn
 
+from .minatar_env import is_minatar_id
+
 
 @contextlib.contextmanager
 def float32_construction():
@@ -73,7 +75,31 @@ class MLPTrunk(nn.Module):
         return self.net(obs.to(self.net[0].weight.dtype))
 
 
+class MinAtarTrunk(nn.Module):
+    """MinAtar's network (Young & Tian 2019, its DQN / AC(λ) examples): one 3×3 conv with 16 channels,
+    stride 1, then a 128-unit layer: ``[B, C, 10, 10]`` uint8 in {0, 1} → ``[B, 128]``.
+
+    The inputs are already 0/1 (no ÷255); initialisation is the harness's (orthogonal, √2), not
+    PyTorch's default that MinAtar's examples use.
+    """
+
+    def __init__(self, in_channels: int, img_size: int = 10):
+        super().__init__()
+        g = math.sqrt(2.0)
+        self.conv = nn.Sequential(_init(nn.Conv2d(in_channels, 16, 3, stride=1), g), nn.ReLU(), nn.Flatten())
+        n_flat = 16 * (img_size - 2) ** 2
+        self.fc = nn.Sequential(_init(nn.Linear(n_flat, 128), g), nn.ReLU())
+        self.out_features = 128
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(obs.to(self.fc[0].weight.dtype)))
+
+
 def make_trunk(obs_shape: tuple[int, ...], cfg) -> nn.Module:
+    if is_minatar_id(cfg.env):
+        if len(obs_shape) != 3 or obs_shape[1:] != (10, 10):
+            raise ValueError(f"MinAtar observations must be [C, 10, 10], got {obs_shape}")
+        return MinAtarTrunk(obs_shape[0], obs_shape[1])
     if len(obs_shape) == 3:
         return NatureTrunk(obs_shape[0], obs_shape[1])
     if len(obs_shape) == 1:
