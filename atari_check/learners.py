@@ -104,8 +104,9 @@ class ActorCriticLearner:
             lr = cfg.lr
         with equiv.validation(False):  # inputs come from the network; validated structurally
             log_policy, values, next_values = self._forward(self.net)
-            per_sample = actor_critic_per_sample(
-                cfg.algo, log_policy, values, next_values, self.actions, self.rewards, self.terminated,
+            per_sample = actor_critic_per_sample(  # rewards in the network's dtype (float64 in the tests)
+                cfg.algo, log_policy, values, next_values, self.actions, self.rewards.to(values.dtype),
+                self.terminated,
                 self.truncated, gamma=cfg.gamma, tau=cfg.tau, value_coef=cfg.value_coef,
             )
             loss = masked_mean(per_sample, self.mask)
