@@ -56,7 +56,9 @@ METRICS_FILES = {
     "updates.csv": UPDATE_FIELDS,
     "lockstep.csv": ("frames", "update") + LOCKSTEP_FIELDS,
 }
-RUN_FILES = ("run.json", "checkpoint.pt") + tuple(METRICS_FILES)
+CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"  # the last good one, kept until a new one is complete
+RUN_FILES = ("run.json", CHECKPOINT, PREVIOUS_CHECKPOINT) + tuple(METRICS_FILES)
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -313,28 +315,66 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, progress: bool = 
     """Train ``cfg`` into ``out``; see the module docstring for the protocol."""
     out = Path(out)
     spec: EnvSpec = resolve_env(cfg.env)  # fails early, with suggestions
+    _check_dqn_reaches_learning_starts(cfg, spec)
     stored = _check_out_dir(out, cfg, resume)
     if stored is not None and stored.get("status") == "finished" and stored.get("frames_done", 0) >= cfg.frames:
         return RunResult(out, "finished", stored["frames_done"], stored.get("updates_done", 0),
                          stored.get("episodes_done", 0), EXIT_OK, "already finished; nothing to do")
     device = _setup_torch(cfg)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    with _lock(out):
-        return _run_locked(cfg, spec, out, stored, device, progress, time_limit_s)
+    new_lock = not (out / ".lock").exists()
+    wrote_run_json = []  # set once this process has written run.json
+    try:
+        with _lock(out):
+            return _run_locked(cfg, spec, out, stored, device, progress, time_limit_s, wrote_run_json)
+    except BaseException as err:
+        _record_failed_start(out, created, new_lock, wrote_run_json, err)
+        raise
 
 
-def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s) -> RunResult:
-    ckpt_path = out / "checkpoint.pt"
-    checkpoint = None
-    if stored is not None and not ckpt_path.exists() and stored.get("frames_done", 0) > 0:
-        raise RunDirError(
-            f"{str(out)!r} holds a run with {stored['frames_done']:,} frames done but no checkpoint.pt; resuming "
-            f"would restart it and discard its metrics. Restore the checkpoint or choose another --out."
+def _check_dqn_reaches_learning_starts(cfg: Config, spec: EnvSpec) -> None:
+    """A DQN run that ends before ``learning_starts`` agent steps would make no gradient step: refuse it."""
+    if not cfg.is_dqn:
+        return
+    frames_per_step = cfg.frameskip if spec.kind == "atari" else 1
+    per_iteration = cfg.n_steps * cfg.num_envs
+    iterations = -(-cfg.frames // (per_iteration * frames_per_step))
+    agent_steps = iterations * per_iteration
+    if agent_steps < cfg.learning_starts:
+        raise ValueError(
+            f"frames = {cfg.frames:,} gives {agent_steps:,} agent steps, fewer than learning_starts = "
+            f"{cfg.learning_starts:,}: this {cfg.algo} run would make no gradient step. Raise --frames to at "
+            f"least {cfg.learning_starts * frames_per_step:,} or lower --learning-starts."
         )
+
+
+def _record_failed_start(out: Path, created: bool, new_lock: bool, wrote_run_json: list,
+                         err: BaseException) -> None:
+    """After a crash: leave no orphan directory, or one whose run.json says what failed."""
+    if not wrote_run_json:  # nothing of this attempt is on disk but (perhaps) its lock file
+        if new_lock and not isinstance(err, RunDirError):  # RunDirError "another process": its lock
+            with contextlib.suppress(OSError):
+                (out / ".lock").unlink()
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if empty
+        return
+    with contextlib.suppress(OSError, ValueError):
+        info = json.loads((out / "run.json").read_text())
+        if info.get("status") == "running":
+            info.update(status="failed", message=f"crashed: {type(err).__name__}: {err}",
+                        end_time=_now())
+            atomic_write_json(out / "run.json", info)
+
+
+def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s, wrote_run_json) -> RunResult:
+    ckpt_path = out / CHECKPOINT
+    checkpoint = None
+    if stored is not None and not ckpt_path.exists():
+        _refuse_resume_without_checkpoint(out, stored)
     if stored is not None and ckpt_path.exists():
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if checkpoint.get("schema") != CHECKPOINT_SCHEMA:
-            raise RunDirError(f"{ckpt_path} is not an atari_check checkpoint ({checkpoint.get('schema')!r})")
+        checkpoint = load_checkpoint(ckpt_path)
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
@@ -379,6 +419,7 @@ def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s) -> RunRe
         "segments": segments,
     }
     atomic_write_json(out / "run.json", run_info)
+    wrote_run_json.append(True)
 
     stop = {"signal": None}
 
@@ -408,7 +449,7 @@ def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s) -> RunRe
                  "elapsed_s": elapsed(), "offsets": offs, "segments": segments}
         buf = io.BytesIO()
         torch.save(state, buf)
-        atomic_write_bytes(ckpt_path, buf.getvalue())
+        write_checkpoint(ckpt_path, buf.getvalue())
         run_info.update(frames_done=frames, updates_done=updates, episodes_done=episodes, elapsed_s=elapsed(),
                         frames_per_s=frames / elapsed() if elapsed() > 0 else None, segments=segments)
         atomic_write_json(out / "run.json", run_info)
@@ -481,5 +522,72 @@ def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s) -> RunRe
 
 
 def checkpoint_frames(path: Path) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    return int(state["frames"])
+    return int(load_checkpoint(path)["frames"])
+
+
+def write_checkpoint(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, keeping the previous checkpoint as ``checkpoint.prev.pt``.
+
+    The new file is complete and fsynced (as ``.tmp``) before anything is renamed; the old one becomes
+    the previous one, then the new one takes its place.  A kill at any point leaves a good checkpoint:
+    the old one (``checkpoint.pt`` or, between the two renames, ``checkpoint.prev.pt``) or the new one.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    if path.exists():
+        os.replace(path, path.with_name(PREVIOUS_CHECKPOINT))
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a checkpoint; an unreadable one raises :class:`RunDirError` naming the file (and the previous
+    good checkpoint, if there is one).  Nothing is modified."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(state, dict) or state.get("schema") != CHECKPOINT_SCHEMA:
+            found = state.get("schema") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"not an atari_check checkpoint (schema {found!r}, expected {CHECKPOINT_SCHEMA!r})")
+    except Exception as err:  # torch raises OSError, EOFError, UnpicklingError, RuntimeError, …
+        size = path.stat().st_size if path.exists() else 0
+        raise RunDirError(
+            f"checkpoint {str(path)!r} ({size:,} bytes) cannot be read: {type(err).__name__}: {err}. "
+            + _previous_checkpoint_hint(path) + " Nothing was changed."
+        ) from None
+    return state
+
+
+def _previous_checkpoint_hint(path: Path) -> str:
+    prev = path.with_name(PREVIOUS_CHECKPOINT)
+    if path.name == PREVIOUS_CHECKPOINT or not prev.exists():
+        return "There is no previous checkpoint to fall back on; choose another --out."
+    try:
+        frames = f"{checkpoint_frames(prev):,} frames"
+    except RunDirError:
+        return f"The previous checkpoint {str(prev)!r} is unreadable too; choose another --out."
+    return (f"The previous checkpoint {str(prev)!r} ({frames}) is intact: to resume from it, replace "
+            f"{path.name} with it (rows written after it are dropped and regenerated on --resume).")
+
+
+def _refuse_resume_without_checkpoint(out: Path, stored: dict) -> None:
+    """--resume on a run that has no checkpoint.pt: restarting it would overwrite what is on disk."""
+    rows = {}
+    for name in METRICS_FILES:
+        path = out / name
+        if path.exists():
+            n = max(0, len(path.read_bytes().splitlines()) - 1)
+            if n:
+                rows[name] = n
+    if stored.get("frames_done", 0) == 0 and not rows:
+        return  # killed before anything was recorded: starting afresh loses nothing
+    detail = ", ".join(f"{name}: {n:,} rows" for name, n in rows.items()) or "no metrics rows"
+    raise RunDirError(
+        f"{str(out)!r} holds a run with {stored.get('frames_done', 0):,} frames checkpointed and metrics on disk "
+        f"({detail}) but no {CHECKPOINT} (it was stopped before its first checkpoint, or the file was removed); "
+        f"resuming would restart it from zero and overwrite those metrics. "
+        + _previous_checkpoint_hint(out / CHECKPOINT)
+        + f" Or move the directory away and start again. Nothing was changed."
+    )
