@@ -216,6 +216,43 @@ class RunResult:
     message: str = ""
 
 
+PROGRESS_WIDTH = 80
+
+
+def _si(n: float) -> str:
+    """1234 -> '1,234'; 12_345_678 -> '12.3M' (3 significant digits above 10k)."""
+    if abs(n) < 10_000:
+        return f"{n:,.0f}"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            x = n / scale
+            return f"{x:.3g}{unit}" if abs(x) < 1000 else f"{x:,.0f}{unit}"
+    return f"{n:,.0f}"
+
+
+def hms(seconds: float) -> str:
+    """Seconds as h:mm:ss ('-:--:--' when unknown)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "-:--:--"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def format_progress(title: str, frames: int, total: int, fps: float, recent: list[float]) -> str:
+    """One progress line of at most 80 columns: frames done/total, %, frames/s, the mean return of the last
+    ``len(recent)`` episodes (carried across resumes) and the ETA as h:mm:ss; the title is shortened to fit."""
+    ret = f"{np.mean(recent):.4g}" if recent else "-"
+    eta = hms((total - frames) / fps) if fps > 0 else hms(math.nan)
+    pct = 100 * frames / total if total else 0.0
+    body = f"{_si(frames)}/{_si(total)} {pct:.1f}% {_si(fps)} fps | ret(last {len(recent)}) {ret} | ETA {eta}"
+    room = PROGRESS_WIDTH - len(body) - 3
+    if room < 4:
+        return body[:PROGRESS_WIDTH]
+    if len(title) > room:
+        title = title[: room - 1] + "…"
+    return f"[{title}] {body}"
+
+
 class _Progress:
     def __init__(self, enabled: bool, title: str, total: int):
         self.enabled = enabled
@@ -224,18 +261,14 @@ class _Progress:
         self.tty = enabled and sys.stderr.isatty()
         self.last = 0.0
 
-    def show(self, frames: int, fps: float, recent: list[float], elapsed: float, force: bool = False) -> None:
+    def show(self, frames: int, fps: float, recent: list[float], force: bool = False) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
         if not force and now - self.last < (0.5 if self.tty else 60.0):
             return
         self.last = now
-        ret = f"{np.mean(recent):.1f}" if recent else "-"
-        eta = (self.total - frames) / fps if fps > 0 else float("nan")
-        line = (f"[{self.title}] {frames:,}/{self.total:,} frames ({100 * frames / self.total:.1f}%) "
-                f"{fps:,.0f} fps | return(last {len(recent)}) {ret} | {elapsed:.0f}s elapsed"
-                + (f", ETA {eta:.0f}s" if math.isfinite(eta) else ""))
+        line = format_progress(self.title, frames, self.total, fps, recent)
         sys.stderr.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
         sys.stderr.flush()
 
@@ -383,6 +416,7 @@ def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s, wrote_ru
     learner = make_learner(cfg, env, device, reward_transform)
 
     frames, updates, episodes, elapsed_before = 0, 0, 0, 0.0
+    recent: list[float] = []
     segments = []
     offsets = {}
     if checkpoint is not None:
@@ -392,6 +426,7 @@ def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s, wrote_ru
         elapsed_before = checkpoint["elapsed_s"]
         offsets = checkpoint["offsets"]
         segments = list(checkpoint["segments"])
+        recent = list(checkpoint.get("recent_returns", []))  # the progress line's last episodes
     segment = len(segments) if stored is None else max(len(segments), len(stored.get("segments", [])))
     started = _now()
     segments.append({"segment": segment, "started": started, "ended": None, "frames_start": frames,
@@ -432,9 +467,9 @@ def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s, wrote_ru
     t0 = time.monotonic()
     last_ckpt = t0
     fps_frames, fps_t = frames, t0
-    recent: list[float] = []
+    fps_start = frames
     acc: dict[str, list[float]] = {}
-    bar = _Progress(progress, f"{cfg.label} {spec.title} seed {cfg.seed}", cfg.frames)
+    bar = _Progress(progress, f"{cfg.label} {spec.title} s{cfg.seed}", cfg.frames)
     frames_per_vector_step = cfg.num_envs * env.frames_per_step
     status, message, exit_code = "finished", "", EXIT_OK
 
@@ -446,7 +481,7 @@ def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s, wrote_ru
         segments[-1].update(ended=_now(), frames_end=frames)
         state = {"schema": CHECKPOINT_SCHEMA, "config": cfg.to_dict(), "learner": learner.state_dict(),
                  "torch_rng": torch.get_rng_state(), "frames": frames, "updates": updates, "episodes": episodes,
-                 "elapsed_s": elapsed(), "offsets": offs, "segments": segments}
+                 "elapsed_s": elapsed(), "offsets": offs, "segments": segments, "recent_returns": recent}
         buf = io.BytesIO()
         torch.save(state, buf)
         write_checkpoint(ckpt_path, buf.getvalue())
@@ -483,7 +518,7 @@ def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s, wrote_ru
                 row.update({k: float(np.mean(v)) for k, v in acc.items()})
                 files["updates.csv"].write(row)
                 acc = {}
-                bar.show(frames, fps, recent, elapsed())
+                bar.show(frames, fps, recent)
             if (time.monotonic() - last_ckpt >= cfg.checkpoint_interval_s
                     or (cfg.checkpoint_every_updates and updates % cfg.checkpoint_every_updates == 0)):
                 save_checkpoint()
@@ -507,7 +542,7 @@ def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s, wrote_ru
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        bar.show(frames, frames / max(elapsed(), 1e-9), recent, elapsed(), force=True)
+        bar.show(frames, (frames - fps_start) / max(time.monotonic() - t0, 1e-9), recent, force=True)
         bar.close()
         for f in files.values():
             f.close()
