@@ -234,7 +234,7 @@ def hms(seconds: float) -> str:
     """Seconds as h:mm:ss ('-:--:--' when unknown)."""
     if not math.isfinite(seconds) or seconds < 0:
         return "-:--:--"
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
@@ -402,158 +402,211 @@ def _record_failed_start(out: Path, created: bool, new_lock: bool, wrote_run_jso
 
 
 def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s, wrote_run_json) -> RunResult:
-    ckpt_path = out / CHECKPOINT
-    checkpoint = None
-    if stored is not None and not ckpt_path.exists():
-        _refuse_resume_without_checkpoint(out, stored)
-    if stored is not None and ckpt_path.exists():
-        checkpoint = load_checkpoint(ckpt_path)
-
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-    env = make_vec_env(spec, cfg)
-    reward_transform = training_reward_transform(spec, cfg)
-    learner = make_learner(cfg, env, device, reward_transform)
-
-    frames, updates, episodes, elapsed_before = 0, 0, 0, 0.0
-    recent: list[float] = []
-    segments = []
-    offsets = {}
-    if checkpoint is not None:
-        learner.load_state_dict(checkpoint["learner"])
-        torch.set_rng_state(checkpoint["torch_rng"])
-        frames, updates, episodes = checkpoint["frames"], checkpoint["updates"], checkpoint["episodes"]
-        elapsed_before = checkpoint["elapsed_s"]
-        offsets = checkpoint["offsets"]
-        segments = list(checkpoint["segments"])
-        recent = list(checkpoint.get("recent_returns", []))  # the progress line's last episodes
-    segment = len(segments) if stored is None else max(len(segments), len(stored.get("segments", [])))
-    started = _now()
-    segments.append({"segment": segment, "started": started, "ended": None, "frames_start": frames,
-                     "frames_end": frames, "device": str(device), "device_name": device_name(device)})
-    files = {name: MetricsFile(out / name, fields, offsets.get(name)) for name, fields in METRICS_FILES.items()}
-
-    run_info = {
-        "schema": RUN_SCHEMA,
-        "status": "running",
-        "message": "",
-        "label": cfg.label,
-        "config": cfg.to_dict(),
-        "env": {"title": spec.title, **env_settings(spec, cfg), "num_actions": env.num_actions,
-                "obs_shape": list(env.obs_shape)},
-        "seeds": {"torch": cfg.seed, "action_sampling": cfg.seed, "replay_and_epsilon": cfg.seed,
-                  "env_reset_per_segment": "segment_seed(seed, segment) + i for sub-env i"},
-        "provenance": provenance(device),
-        "start_time": stored.get("start_time") if stored else started,
-        "end_time": None,
-        "frames_done": frames,
-        "updates_done": updates,
-        "episodes_done": episodes,
-        "elapsed_s": elapsed_before,
-        "frames_per_s": None,
-        "segments": segments,
-    }
-    atomic_write_json(out / "run.json", run_info)
+    checkpoint = _resume_checkpoint(out, stored)
+    segment = _Segment(cfg, spec, out, stored, device, checkpoint)
+    segment.write_run_json()
     wrote_run_json.append(True)
+    status, message, exit_code = segment.train(progress, time_limit_s)
+    return segment.finish(status, message, exit_code)
 
-    stop = {"signal": None}
 
-    def _on_signal(signum, frame):  # finish the iteration, checkpoint, exit
-        stop["signal"] = signum
+def _resume_checkpoint(out: Path, stored: dict | None) -> dict | None:
+    """The checkpoint to continue from (None for a fresh start); refuses what would overwrite data."""
+    if stored is None:
+        return None
+    ckpt_path = out / CHECKPOINT
+    if not ckpt_path.exists():
+        _refuse_resume_without_checkpoint(out, stored)
+        return None
+    return load_checkpoint(ckpt_path)
 
-    old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    tracker = EpisodeTracker(cfg.num_envs)
-    obs = env.reset(seed=segment_seed(cfg.seed, segment))
-    t0 = time.monotonic()
-    last_ckpt = t0
-    fps_frames, fps_t = frames, t0
-    fps_start = frames
-    acc: dict[str, list[float]] = {}
-    bar = _Progress(progress, f"{cfg.label} {spec.title} s{cfg.seed}", cfg.frames)
-    frames_per_vector_step = cfg.num_envs * env.frames_per_step
-    status, message, exit_code = "finished", "", EXIT_OK
 
-    def elapsed() -> float:
-        return elapsed_before + time.monotonic() - t0
+class _Segment:
+    """One segment of a run (the first start or a resume), in the phases a reader expects:
 
-    def save_checkpoint() -> None:
-        offs = {name: f.sync() for name, f in files.items()}
-        segments[-1].update(ended=_now(), frames_end=frames)
-        state = {"schema": CHECKPOINT_SCHEMA, "config": cfg.to_dict(), "learner": learner.state_dict(),
-                 "torch_rng": torch.get_rng_state(), "frames": frames, "updates": updates, "episodes": episodes,
-                 "elapsed_s": elapsed(), "offsets": offs, "segments": segments, "recent_returns": recent}
+    set-up / resume (``__init__``), ``write_run_json``, the rollout-update loop (``train`` →
+    ``iteration``), checkpointing (``save_checkpoint``) and finishing (``finish``).
+    """
+
+    def __init__(self, cfg: Config, spec: EnvSpec, out: Path, stored: dict | None, device: torch.device,
+                 checkpoint: dict | None):
+        self.cfg, self.spec, self.out, self.device = cfg, spec, out, device
+        self.ckpt_path = out / CHECKPOINT
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+        self.env = make_vec_env(spec, cfg)
+        self.learner = make_learner(cfg, self.env, device, training_reward_transform(spec, cfg))
+        self.frames, self.updates, self.episodes, self.elapsed_before = 0, 0, 0, 0.0
+        self.recent: list[float] = []  # returns of the last 20 episodes (the progress line)
+        self.segments: list[dict] = []
+        offsets: dict = {}
+        if checkpoint is not None:
+            self.learner.load_state_dict(checkpoint["learner"])
+            torch.set_rng_state(checkpoint["torch_rng"])
+            self.frames, self.updates = checkpoint["frames"], checkpoint["updates"]
+            self.episodes, self.elapsed_before = checkpoint["episodes"], checkpoint["elapsed_s"]
+            offsets = checkpoint["offsets"]
+            self.segments = list(checkpoint["segments"])
+            self.recent = list(checkpoint.get("recent_returns", []))
+        self.index = (len(self.segments) if stored is None
+                      else max(len(self.segments), len(stored.get("segments", []))))
+        started = _now()
+        self.segments.append({"segment": self.index, "started": started, "ended": None,
+                              "frames_start": self.frames, "frames_end": self.frames, "device": str(device),
+                              "device_name": device_name(device)})
+        self.files = {name: MetricsFile(out / name, fields, offsets.get(name))
+                      for name, fields in METRICS_FILES.items()}
+        self.run_info = {
+            "schema": RUN_SCHEMA,
+            "status": "running",
+            "message": "",
+            "label": cfg.label,
+            "config": cfg.to_dict(),
+            "env": {"title": spec.title, **env_settings(spec, cfg), "num_actions": self.env.num_actions,
+                    "obs_shape": list(self.env.obs_shape)},
+            "seeds": {"torch": cfg.seed, "action_sampling": cfg.seed, "replay_and_epsilon": cfg.seed,
+                      "env_reset_per_segment": "segment_seed(seed, segment) + i for sub-env i"},
+            "provenance": provenance(device),
+            "start_time": stored.get("start_time") if stored else started,
+            "end_time": None,
+            "frames_done": self.frames,
+            "updates_done": self.updates,
+            "episodes_done": self.episodes,
+            "elapsed_s": self.elapsed_before,
+            "frames_per_s": None,
+            "segments": self.segments,
+        }
+        self.t0 = time.monotonic()
+
+    def write_run_json(self) -> None:
+        atomic_write_json(self.out / "run.json", self.run_info)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.t0
+
+    # ------------------------------------------------------------------------- the rollout-update loop
+
+    def train(self, progress: bool, time_limit_s: float | None) -> tuple[str, str, int]:
+        """Iterate until the frame budget, a signal or the time limit; returns (status, message, exit code)."""
+        cfg = self.cfg
+        stop = {"signal": None}
+
+        def _on_signal(signum, frame):  # finish the iteration, checkpoint, exit
+            stop["signal"] = signum
+
+        old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        self.tracker = EpisodeTracker(cfg.num_envs)
+        self.obs = self.env.reset(seed=segment_seed(cfg.seed, self.index))
+        self.t0 = time.monotonic()
+        last_ckpt = self.t0
+        self.fps_frames, self.fps_t = self.frames, self.t0
+        fps_start = self.frames
+        self.acc: dict[str, list[float]] = {}
+        self.bar = _Progress(progress, f"{cfg.label} {self.spec.title} s{cfg.seed}", cfg.frames)
+        status, message, exit_code = "finished", "", EXIT_OK
+        try:
+            while self.frames < cfg.frames:
+                self.iteration()
+                if (time.monotonic() - last_ckpt >= cfg.checkpoint_interval_s
+                        or (cfg.checkpoint_every_updates and self.updates % cfg.checkpoint_every_updates == 0)):
+                    self.save_checkpoint()
+                    last_ckpt = time.monotonic()
+                if stop["signal"] is not None:
+                    status, exit_code = "interrupted", EXIT_INTERRUPTED
+                    message = (f"stopped by signal {stop['signal']} at {self.frames:,} frames; "
+                               f"continue with --resume")
+                    break
+                if time_limit_s is not None and time.monotonic() - self.t0 >= time_limit_s:
+                    status, exit_code = "interrupted", EXIT_OK
+                    message = (f"time limit of {time_limit_s:.0f}s reached at {self.frames:,} frames; "
+                               f"continue with --resume")
+                    break
+            self.save_checkpoint()
+        except NonFiniteLoss as err:
+            status, exit_code = "failed", EXIT_NONFINITE
+            kept = f"{checkpoint_frames(self.ckpt_path):,} frames" if self.ckpt_path.exists() else "none written yet"
+            message = (f"non-finite loss: {err} (frames {self.frames:,}). Training stopped; the last good "
+                       f"checkpoint ({kept}) is kept in {self.ckpt_path}; rows written after it are dropped on "
+                       f"--resume.")
+            for f in self.files.values():
+                f.sync()
+        finally:
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+            fps = (self.frames - fps_start) / max(time.monotonic() - self.t0, 1e-9)
+            self.bar.show(self.frames, fps, self.recent, force=True)
+            self.bar.close()
+            for f in self.files.values():
+                f.close()
+            self.env.close()
+        return status, message, exit_code
+
+    def iteration(self) -> None:
+        """One rollout of n_steps vector steps (episode rows), the diagnostics that are due, one update."""
+        cfg, learner, files = self.cfg, self.learner, self.files
+        frames_at_start = self.frames
+        frames_per_vector_step = cfg.num_envs * self.env.frames_per_step
+        obs = self.obs
+        for t in range(cfg.n_steps):
+            actions = learner.act(obs)
+            step = self.env.step(actions)
+            self.frames += frames_per_vector_step
+            for end_frames, env_index, ret, length in self.tracker.step(step, self.frames):
+                files["episodes.csv"].write({"frames": end_frames, "update": self.updates + 1, "env": env_index,
+                                             "return": ret, "length": length})
+                self.episodes += 1
+                self.recent = (self.recent + [ret])[-20:]
+            learner.record(t, obs, actions, step)
+            obs = step.obs
+        self.obs = obs
+        if cfg.lockstep_interval and (self.updates == 0 or (self.updates + 1) % cfg.lockstep_interval == 0):
+            for row in learner.lockstep(obs):
+                files["lockstep.csv"].write({"frames": self.frames, "update": self.updates + 1, **row})
+        stats = learner.learn(obs, frames_at_start)
+        self.updates += 1
+        for k, v in stats.items():
+            self.acc.setdefault(k, []).append(v)
+        if self.updates % cfg.log_interval == 0:
+            now = time.monotonic()
+            fps = (self.frames - self.fps_frames) / max(now - self.fps_t, 1e-9)
+            self.fps_frames, self.fps_t = self.frames, now
+            row = {"frames": self.frames, "update": self.updates, "time_s": round(self.elapsed(), 3),
+                   "fps": round(fps, 1)}
+            row.update({k: float(np.mean(v)) for k, v in self.acc.items()})
+            files["updates.csv"].write(row)
+            self.acc = {}
+            self.bar.show(self.frames, fps, self.recent)
+
+    # -------------------------------------------------------------------------------- checkpointing
+
+    def save_checkpoint(self) -> None:
+        """Metrics flushed + fsynced first (their byte lengths go into the checkpoint), then the checkpoint
+        (atomic, previous one kept), then run.json."""
+        offsets = {name: f.sync() for name, f in self.files.items()}
+        self.segments[-1].update(ended=_now(), frames_end=self.frames)
+        state = {"schema": CHECKPOINT_SCHEMA, "config": self.cfg.to_dict(), "learner": self.learner.state_dict(),
+                 "torch_rng": torch.get_rng_state(), "frames": self.frames, "updates": self.updates,
+                 "episodes": self.episodes, "elapsed_s": self.elapsed(), "offsets": offsets,
+                 "segments": self.segments, "recent_returns": self.recent}
         buf = io.BytesIO()
         torch.save(state, buf)
-        write_checkpoint(ckpt_path, buf.getvalue())
-        run_info.update(frames_done=frames, updates_done=updates, episodes_done=episodes, elapsed_s=elapsed(),
-                        frames_per_s=frames / elapsed() if elapsed() > 0 else None, segments=segments)
-        atomic_write_json(out / "run.json", run_info)
+        write_checkpoint(self.ckpt_path, buf.getvalue())
+        elapsed = self.elapsed()
+        self.run_info.update(frames_done=self.frames, updates_done=self.updates, episodes_done=self.episodes,
+                             elapsed_s=elapsed, frames_per_s=self.frames / elapsed if elapsed > 0 else None,
+                             segments=self.segments)
+        self.write_run_json()
 
-    try:
-        while frames < cfg.frames:
-            frames_at_start = frames
-            for t in range(cfg.n_steps):
-                actions = learner.act(obs)
-                step = env.step(actions)
-                frames += frames_per_vector_step
-                for end_frames, env_index, ret, length in tracker.step(step, frames):
-                    files["episodes.csv"].write({"frames": end_frames, "update": updates + 1, "env": env_index,
-                                                 "return": ret, "length": length})
-                    episodes += 1
-                    recent = (recent + [ret])[-20:]
-                learner.record(t, obs, actions, step)
-                obs = step.obs
-            if cfg.lockstep_interval and (updates == 0 or (updates + 1) % cfg.lockstep_interval == 0):
-                for row in learner.lockstep(obs):
-                    files["lockstep.csv"].write({"frames": frames, "update": updates + 1, **row})
-            stats = learner.learn(obs, frames_at_start)
-            updates += 1
-            for k, v in stats.items():
-                acc.setdefault(k, []).append(v)
-            if updates % cfg.log_interval == 0:
-                now = time.monotonic()
-                fps = (frames - fps_frames) / max(now - fps_t, 1e-9)
-                fps_frames, fps_t = frames, now
-                row = {"frames": frames, "update": updates, "time_s": round(elapsed(), 3), "fps": round(fps, 1)}
-                row.update({k: float(np.mean(v)) for k, v in acc.items()})
-                files["updates.csv"].write(row)
-                acc = {}
-                bar.show(frames, fps, recent)
-            if (time.monotonic() - last_ckpt >= cfg.checkpoint_interval_s
-                    or (cfg.checkpoint_every_updates and updates % cfg.checkpoint_every_updates == 0)):
-                save_checkpoint()
-                last_ckpt = time.monotonic()
-            if stop["signal"] is not None:
-                status, exit_code = "interrupted", EXIT_INTERRUPTED
-                message = f"stopped by signal {stop['signal']} at {frames:,} frames; continue with --resume"
-                break
-            if time_limit_s is not None and time.monotonic() - t0 >= time_limit_s:
-                status, exit_code = "interrupted", EXIT_OK
-                message = f"time limit of {time_limit_s:.0f}s reached at {frames:,} frames; continue with --resume"
-                break
-        save_checkpoint()
-    except NonFiniteLoss as err:
-        status, exit_code = "failed", EXIT_NONFINITE
-        kept = f"{checkpoint_frames(ckpt_path):,} frames" if ckpt_path.exists() else "none written yet"
-        message = (f"non-finite loss: {err} (frames {frames:,}). Training stopped; the last good checkpoint "
-                   f"({kept}) is kept in {ckpt_path}; rows written after it are dropped on --resume.")
-        for f in files.values():
-            f.sync()
-    finally:
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-        bar.show(frames, (frames - fps_start) / max(time.monotonic() - t0, 1e-9), recent, force=True)
-        bar.close()
-        for f in files.values():
-            f.close()
-        env.close()
+    # ------------------------------------------------------------------------------------ finishing
 
-    run_info.update(status=status, message=message)
-    if status == "finished":
-        run_info["end_time"] = _now()
-        run_info["frames_per_s"] = frames / elapsed() if elapsed() > 0 else None
-    atomic_write_json(out / "run.json", run_info)
-    return RunResult(out, status, frames, updates, episodes, exit_code, message)
+    def finish(self, status: str, message: str, exit_code: int) -> RunResult:
+        self.run_info.update(status=status, message=message)
+        if status == "finished":
+            elapsed = self.elapsed()
+            self.run_info["end_time"] = _now()
+            self.run_info["frames_per_s"] = self.frames / elapsed if elapsed > 0 else None
+        self.write_run_json()
+        return RunResult(self.out, status, self.frames, self.updates, self.episodes, exit_code, message)
 
 
 def checkpoint_frames(path: Path) -> int:
@@ -586,7 +639,7 @@ def load_checkpoint(path: Path) -> dict:
         if not isinstance(state, dict) or state.get("schema") != CHECKPOINT_SCHEMA:
             found = state.get("schema") if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"not an atari_check checkpoint (schema {found!r}, expected {CHECKPOINT_SCHEMA!r})")
-    except Exception as err:  # torch raises OSError, EOFError, UnpicklingError, RuntimeError, …
+    except Exception as err:  # noqa: BLE001  (torch raises OSError, EOFError, UnpicklingError, RuntimeError, …)
         size = path.stat().st_size if path.exists() else 0
         raise RunDirError(
             f"checkpoint {str(path)!r} ({size:,} bytes) cannot be read: {type(err).__name__}: {err}. "
@@ -624,5 +677,5 @@ def _refuse_resume_without_checkpoint(out: Path, stored: dict) -> None:
         f"({detail}) but no {CHECKPOINT} (it was stopped before its first checkpoint, or the file was removed); "
         f"resuming would restart it from zero and overwrite those metrics. "
         + _previous_checkpoint_hint(out / CHECKPOINT)
-        + f" Or move the directory away and start again. Nothing was changed."
+        + " Or move the directory away and start again. Nothing was changed."
     )

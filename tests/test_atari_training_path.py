@@ -288,7 +288,7 @@ def test_sql_residual_is_zero_mean_and_sql_is_not_a2c_per_batch():
     ro = cartpole()
     learner, s = _ac_learner(ro, "sql")
     net = learner.net
-    T, B = ro.cfg.n_steps, ro.cfg.num_envs
+    T = ro.cfg.n_steps
     log_pi, v = net(torch.from_numpy(np.stack([ro.obs[s + t] for t in range(T)])).flatten(0, 1))
     kl = _kl_uniform(log_pi)
     ell = log_pi + math.log(log_pi.shape[-1])  # every action
@@ -438,8 +438,12 @@ def _every_window(ro: Rollout, n: int, valid=None):
 def hand_dqn_target(algo: str, ro: Rollout, j: int, e: int, n: int, q_bar, flags=None) -> float:
     """y_j by hand: walk the window, stop at the first end, bootstrap from the state reached."""
     gamma, tau = ro.cfg.gamma, ro.cfg.tau
-    term = [ro.steps[j + d].terminated[e] for d in range(n)]
-    trunc = [ro.steps[j + d].truncated[e] if flags is None else flags[j + d, e] for d in range(n)]
+
+    def term(d):
+        return ro.steps[j + d].terminated[e]
+
+    def trunc(d):
+        return ro.steps[j + d].truncated[e] if flags is None else flags[j + d, e]
 
     def q(d):  # Q̄(s_{j+d}, ·) as floats
         return q_bar(ro.obs[j + d][e])
@@ -462,9 +466,9 @@ def hand_dqn_target(algo: str, ro: Rollout, j: int, e: int, n: int, q_bar, flags
     for d in range(n):
         y += disc * float(ro.train_reward(j + d)[e])
         disc *= gamma
-        if term[d]:
+        if term(d):
             return y
-        if trunc[d] or d == n - 1:
+        if trunc(d) or d == n - 1:
             return y + disc * value(q(d + 1))
         if algo == "dqn-soft-kl":
             y -= disc * tau * kl(q(d + 1))  # the −τ KL of an intermediate state, Eq. (46)
@@ -484,7 +488,8 @@ def _dqn_rel(algo: str, nstep: int, *, flags=None) -> tuple[float, np.ndarray, n
         with torch.no_grad():
             return target(torch.from_numpy(np.asarray(o))[None])[0].tolist()
 
-    y = torch.tensor([hand_dqn_target(algo, ro, int(jj), int(ee), nstep, q_bar, flags) for jj, ee in zip(j, e)])
+    y = torch.tensor([hand_dqn_target(algo, ro, int(jj), int(ee), nstep, q_bar, flags) for jj, ee in zip(j, e)],
+                     dtype=torch.float64)
     obs = torch.from_numpy(np.stack([ro.obs[int(jj)][int(ee)] for jj, ee in zip(j, e)]))
     actions = torch.tensor([int(ro.actions[int(jj)][int(ee)]) for jj, ee in zip(j, e)])
     q = before(obs).gather(-1, actions[:, None]).squeeze(-1)
@@ -493,11 +498,12 @@ def _dqn_rel(algo: str, nstep: int, *, flags=None) -> tuple[float, np.ndarray, n
     return max(_rel(captured[0], _grad(loss, before)), loss_rel), j, e
 
 
-DQN_CASES = [("dqn", 1), ("dqn-soft-kl", 1), ("dqn-soft-ent", 1), ("dqn", 5), ("dqn-soft-kl", 5)]
+DQN_CASES = ("dqn-n1", "dqn-soft-kl-n1", "dqn-soft-ent-n1", "dqn-n5", "dqn-soft-kl-n5")
 
 
-@pytest.mark.parametrize("algo,nstep", DQN_CASES, ids=[f"{a}-n{n}" for a, n in DQN_CASES])
-def test_dqn_learn_applies_the_hand_built_target(algo, nstep):
+@pytest.mark.parametrize("case", DQN_CASES)
+def test_dqn_learn_applies_the_hand_built_target(case):
+    algo, nstep = case.rsplit("-n", 1)[0], int(case.rsplit("-n", 1)[1])
     rel, j, e = _dqn_rel(algo, nstep)
     assert rel < TOL
     if nstep > 1:  # the batch holds windows that end (terminated / truncated) after their first step
@@ -550,21 +556,42 @@ def _no_cut(rewards, next_values, gamma):
 
 
 def test_replay_seal_after_resume_cuts_the_windows():
-    """After load_state_dict (a resume) the last stored entry has no successor: it is never sampled, and
-    windows through it stop one entry earlier, bootstrapping from its (stored, correct) state."""
+    """After load_state_dict (a resume) the next stored observation is a fresh reset, not the successor of
+    the last entry: that entry is never sampled, and n-step windows through it stop one entry earlier,
+    bootstrapping from its stored (correct) state — checked on the targets learn() would use."""
     ro = cartpole()
-    learner = _dqn_learner(ro, "dqn", 5)
-    resumed = _dqn_learner(ro, "dqn", 5)
-    resumed.load_state_dict(learner.state_dict())
-    N = len(ro.steps)
-    valid = np.stack([ro.hand_mask(i) for i in range(N)]).astype(bool)
-    valid[N - 1] = False
+    N, n = len(ro.steps), 5
+    resumed = _dqn_learner(ro, "dqn-soft-kl", n)
+    resumed.load_state_dict(_dqn_learner(ro, "dqn-soft-kl", n).state_dict())
+    for i in range(6):  # the resumed segment: a new reset, new steps
+        resumed.record(i, ro.obs[i], ro.actions[i], ro.steps[i])
+    j, _ = resumed.replay.sample(2000, n, np.random.default_rng(0))
+    assert not (j == N - 1).any() and (j == N - 2).any()  # the entry without a successor is never sampled
     flags = np.stack([ro.steps[i].truncated for i in range(N)])
-    flags[N - 2] = True
-    np.testing.assert_array_equal(resumed.replay.valid[:N], valid)
-    np.testing.assert_array_equal(resumed.replay.truncated[:N], flags)
-    j, e = _every_window(ro, 1, valid)
-    assert (j == N - 2).any() and not (j == N - 1).any()
+    flags[N - 2] = True  # the hand rule: the window is cut before the entry without a successor
+    target = copy.deepcopy(resumed.target)
+
+    def q_bar(o):
+        with torch.no_grad():
+            return target(torch.from_numpy(np.asarray(o))[None])[0].tolist()
+
+    js = np.array([jj for jj in range(N - 2 - n, N - 1) for _ in range(ro.cfg.num_envs)])
+    es = np.array([ee for _ in range(N - 2 - n, N - 1) for ee in range(ro.cfg.num_envs)])
+    keep = resumed.replay.valid[js % resumed.replay.steps, es]
+    js, es = js[keep], es[keep]
+    obs, _, rewards, terminated, truncated = (resumed._tensor(x) for x in resumed.replay.window(js, es, n))
+    got = resumed._target(obs, rewards, terminated, truncated, resumed.target)
+    want = torch.tensor([hand_dqn_target("dqn-soft-kl", ro, int(a), int(b), n, q_bar, flags) for a, b in zip(js, es)],
+                        dtype=torch.float64)
+    assert _rel(got, want) < TOL
+    # negative control: without the seal, the windows read the new segment's reset observation
+    unsealed = _dqn_learner(ro, "dqn-soft-kl", n)
+    unsealed.replay.load_state_dict(_dqn_learner(ro, "dqn-soft-kl", n).replay.state_dict())
+    unsealed.target.load_state_dict(resumed.target.state_dict())
+    for i in range(6):
+        unsealed.record(i, ro.obs[i], ro.actions[i], ro.steps[i])
+    obs, _, rewards, terminated, truncated = (unsealed._tensor(x) for x in unsealed.replay.window(js, es, n))
+    assert _rel(unsealed._target(obs, rewards, terminated, truncated, unsealed.target), want) > WRONG
 
 
 # ------------------------------------------------------------------------- lockstep, through the learner
@@ -589,31 +616,40 @@ def _lockstep_rows(ro, s, learner):
     return {r["pair"]: r for r in learner.lockstep(ro.obs[s + ro.cfg.n_steps])}
 
 
-def test_lockstep_columns_equal_the_hand_built_gradients_and_each_has_a_negative_control(monkeypatch):
-    """Every column of learner.lockstep(...) is checked against this file's gradients, and each is made
-    wrong (large, or off the hand value) by a variant of the code reached through learner.lockstep."""
-    import equiv
-
+def test_lockstep_columns_equal_the_hand_built_gradients():
+    """Every column of learner.lockstep(...) against this file's gradients (the sampled identity:
+    (∗)+(∗∗) is exactly g_sq − g_pg, so norm_star is its norm; E[(∗)+(∗∗)] has zero gradient)."""
     ro = cartpole()
     learner, s = _ac_learner(ro, "sql")
     hand = _hand_lockstep(ro, s, learner.net)
     rows = _lockstep_rows(ro, s, learner)
     mask_sum = sum(ro.hand_mask(s + t).sum() for t in range(ro.cfg.n_steps))
+    assert set(rows) == {"pg_vs_sql", "a2c_vs_sql_matched"}
     for pair, row in rows.items():
         for key, value in hand[pair].items():
-            # the sampled identity: (∗)+(∗∗) is exactly g_sq − g_pg, so norm_star is its norm
             assert row[key] == pytest.approx(value, rel=1e-9, abs=1e-15), (pair, key)
         assert row["rel_diff_expected"] < TOL and abs(row["cos_expected"] - 1) < TOL
         assert row["decomposition_residual"] < TOL and row["advantage_consistency"] < 1e-12
         assert row["rel_diff_sampled"] > WRONG and row["norm_expected_star"] < TOL * row["norm_pg"]
         assert row["batch"] == mask_sum and row["dtype"] == "float64"
 
+
+def test_lockstep_negative_control_for_every_column(monkeypatch):
+    """Each column is made wrong (large, or off the hand value) by a variant of the code it checks,
+    reached through learner.lockstep(...)."""
+    import equiv
+
+    ro = cartpole()
+    learner, s = _ac_learner(ro, "sql")
+    hand = _hand_lockstep(ro, s, learner.net)
+    mask_sum = sum(ro.hand_mask(s + t).sum() for t in range(ro.cfg.n_steps))
+
     def rows_with(name, wrong):
         with monkeypatch.context() as m:
             m.setattr(equiv, name, wrong)
             return _lockstep_rows(ro, s, learner)
 
-    real_terms, real_expected = equiv.soft_q_gradient_terms, equiv.expected_star_terms
+    real_terms = equiv.soft_q_gradient_terms
     real_adv, real_target = equiv.nstep_advantage, equiv.nstep_soft_target
 
     # (∗) terms wrong by a factor 2: the per-sample decomposition no longer holds
