@@ -26,7 +26,7 @@ from atari_check.run import RunDirError, load_checkpoint, read_csv, run
 
 
 def _tiny(**kw) -> Config:
-    base = dict(algo="a2c-proper", env="CartPole-v1", frames=200, num_envs=2, n_steps=5, lockstep_interval=0,
+    base = dict(algo="a2c-proper", env="CartPole-v1", frames=100, num_envs=2, n_steps=5, lockstep_interval=0,
                 log_interval=1, checkpoint_every_updates=4)
     return Config(**{**base, **kw})
 
@@ -60,26 +60,32 @@ def test_resume_after_kill_before_first_checkpoint_refuses_and_keeps_metrics(tmp
     assert run(_tiny(), out, resume=True, progress=False).status == "finished"
 
 
-@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage", "foreign"])
-def test_unreadable_checkpoint_is_a_clear_error_and_the_previous_one_is_kept(tmp_path, damage):
+def test_unreadable_checkpoint_is_a_clear_error_and_the_previous_one_is_kept(tmp_path):
+    import shutil
+
     import torch
 
-    out = tmp_path / "r"
-    run(_tiny(frames=180), out, progress=False)  # 18 updates, a checkpoint every 4 and at the end
-    ckpt, prev = out / "checkpoint.pt", out / "checkpoint.prev.pt"
-    assert load_checkpoint(prev)["updates"] == 16 and load_checkpoint(ckpt)["updates"] == 18
-    data = ckpt.read_bytes()
-    ckpt.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "garbage": b"\x00not a pickle" * 9,
-                      "foreign": b""}[damage])
-    if damage == "foreign":
-        torch.save({"weights": [1, 2]}, ckpt)
-    before = _digest(out)
-    with pytest.raises(RunDirError, match=r"checkpoint '.*checkpoint\.pt' \(.* bytes\) cannot be read") as err:
-        run(_tiny(frames=400), out, resume=True, progress=False)
-    assert "checkpoint.prev.pt" in str(err.value) and "frames) is intact" in str(err.value)
-    assert _digest(out) == before
+    base = tmp_path / "base"
+    run(_tiny(frames=180), base, progress=False)  # 18 updates, a checkpoint every 4 and at the end
+    assert load_checkpoint(base / "checkpoint.prev.pt")["updates"] == 16
+    assert load_checkpoint(base / "checkpoint.pt")["updates"] == 18
+    data = (base / "checkpoint.pt").read_bytes()
+    for damage, content in (("empty", b""), ("truncated", data[: len(data) // 2]),
+                            ("garbage", b"\x00not a pickle" * 9), ("foreign", None)):
+        out = tmp_path / damage
+        shutil.copytree(base, out)
+        ckpt, prev = out / "checkpoint.pt", out / "checkpoint.prev.pt"
+        if content is None:
+            torch.save({"weights": [1, 2]}, ckpt)
+        else:
+            ckpt.write_bytes(content)
+        before = _digest(out)
+        with pytest.raises(RunDirError, match=r"checkpoint '.*checkpoint\.pt' \(.* bytes\) cannot be read") as err:
+            run(_tiny(frames=240), out, resume=True, progress=False)
+        assert "checkpoint.prev.pt" in str(err.value) and "(160 frames) is intact" in str(err.value), damage
+        assert _digest(out) == before, damage
     prev.replace(ckpt)  # what the message says to do
-    result = run(_tiny(frames=400), out, resume=True, progress=False)
+    result = run(_tiny(frames=240), out, resume=True, progress=False)
     assert result.status == "finished"
     updates = [int(r["update"]) for r in read_csv(out / "updates.csv")]
     assert updates == list(range(1, result.updates + 1))  # rows after the previous checkpoint regenerated
@@ -109,18 +115,19 @@ def test_crash_in_the_first_update_is_recorded_in_run_json(tmp_path, monkeypatch
 
 
 def test_dqn_run_shorter_than_learning_starts_is_refused(tmp_path, capsys):
-    cfg = _tiny(algo="dqn", frames=1000, learning_starts=2000, replay_size=400)
-    with pytest.raises(ValueError, match=r"1,000 agent steps, fewer than learning_starts = 2,000"):
+    cfg = _tiny(algo="dqn", frames=90, learning_starts=100, replay_size=400, train_interval=4)
+    with pytest.raises(ValueError, match=r"90 agent steps, fewer than learning_starts = 100"):
         run(cfg, tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
     # Atari: frames are agent steps × frameskip
     with pytest.raises(ValueError, match="learning_starts"):
-        run(cfg.replace(env="pong", frames=4000), tmp_path / "p", progress=False)
+        run(cfg.replace(env="pong", frames=360), tmp_path / "p", progress=False)
     assert cli.main(["run", "--algo", "dqn", "--env", "CartPole-v1", "--frames", "100", "--out",
                      str(tmp_path / "c"), "--no-progress"]) == 2
     assert "no gradient step" in capsys.readouterr().err
-    # just enough: the last iteration reaches learning_starts
-    assert run(cfg.replace(frames=2000, learning_starts=2000), tmp_path / "ok", progress=False).status == "finished"
+    # just long enough: the last iteration reaches learning_starts and makes its gradient step
+    assert run(cfg.replace(frames=100), tmp_path / "ok", progress=False).status == "finished"
+    assert load_checkpoint(tmp_path / "ok" / "checkpoint.pt")["learner"]["grad_steps"] == 1
 
 
 @pytest.mark.parametrize("name", ["ALE/Pong-v5", "Pong-v5", "Pong-v4", "PongDeterministic-v4"])
