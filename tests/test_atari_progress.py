@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from atari_check.config import Config
-from atari_check.run import PROGRESS_WIDTH, format_progress, hms, run
+from atari_check.run import PROGRESS_WIDTH, format_progress, hms, read_csv, run
 
 LINE = re.compile(r"^\[.+\] \S+/\S+ \d+\.\d% \S+ fps \| ret\(last (\d+)\) (\S+) \| ETA (\d+:\d\d:\d\d|-:--:--)$")
 
@@ -45,7 +46,9 @@ def test_recent_returns_are_carried_across_a_resume(tmp_path, capsys):
     run(cfg, tmp_path / "r", progress=True)
     first = capsys.readouterr().err.strip().splitlines()[-1]
     n_first = int(LINE.match(first)[1])
-    assert n_first > 0
+    episodes = read_csv(tmp_path / "r" / "episodes.csv")
+    assert n_first == min(20, len(episodes)) > 0  # the last 20 episodes
+    assert LINE.match(first)[2] == f"{np.mean([float(e['return']) for e in episodes[-20:]]):.4g}"
     run(cfg.replace(frames=420), tmp_path / "r", resume=True, progress=True)  # 2 more updates
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert len(last) <= PROGRESS_WIDTH and int(LINE.match(last)[1]) >= n_first, (first, last)
