@@ -46,7 +46,7 @@ class Config:
     # --- what to run -------------------------------------------------------------------------
     algo: str = _field("a2c-proper", "algorithm: " + ", ".join(ALGOS))
     env: str = _field("PongNoFrameskip-v4",
-                      "Atari id (pong, PongNoFrameskip-v4, ALE/Pong-v5), MinAtar id (MinAtar/Breakout-v1) or gymnasium id")
+                      "Atari id (pong, PongNoFrameskip-v4), MinAtar id (MinAtar/Breakout-v1) or gymnasium id")
     frames: int = _field(10_000_000, "total frames (Atari: agent steps × frameskip, summed over envs)")
     seed: int = _field(0, "seed for torch, action sampling, replay sampling and env resets")
     device: str = _field("cpu", "cpu, cuda or cuda:N")

@@ -61,6 +61,13 @@ def _normalise_atari(name: str) -> str:
     return n.replace("_", "").replace("-", "").lower()
 
 
+def _gym_semantics_differ(name: str) -> bool:
+    """A gymnasium Atari id other than ``<Game>NoFrameskip-v4`` (ALE/Pong-v5, Pong-v4, PongDeterministic-v4)."""
+    n = name.strip()
+    versioned = re.search(r"-v\d+$", n) is not None or n.upper().startswith("ALE/")
+    return versioned and re.search(r"NoFrameskip-v4$", n) is None
+
+
 def _gym_registry() -> dict:
     import gymnasium
 
@@ -70,9 +77,11 @@ def _gym_registry() -> dict:
 def resolve_env(name: str) -> EnvSpec:
     """Map an environment id to an :class:`EnvSpec`.
 
-    Accepts ALE ROM ids (``pong``), gym-style Atari ids
-    (``PongNoFrameskip-v4``, ``ALE/Pong-v5``) and gymnasium ids
-    (``CartPole-v1``).  Unknown ids raise ``ValueError`` with close matches.
+    Accepts ALE ROM ids (``pong``), ``<Game>NoFrameskip-v4`` ids and gymnasium
+    ids (``CartPole-v1``).  Unknown ids raise ``ValueError`` with close matches;
+    gymnasium Atari ids with other semantics (``ALE/Pong-v5``: sticky actions
+    0.25; ``Pong-v4``) are refused with the accepted forms, never run silently
+    with different settings.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"env must be a non-empty string, got {name!r}")
@@ -87,6 +96,13 @@ def resolve_env(name: str) -> EnvSpec:
     norm = _normalise_atari(name)
     if norm in by_norm:
         rom = by_norm[norm]
+        if _gym_semantics_differ(name):
+            raise ValueError(
+                f"env {name!r} means gymnasium's own settings for that id (v5: sticky actions 0.25; "
+                f"-v4 / Deterministic-v4: no max-pooling, fixed or random frameskip), which this harness does "
+                f"not reproduce. Use {rom!r} or {atari_title(rom) + 'NoFrameskip-v4'!r} (baselines' Atari "
+                f"settings, recorded in run.json) and set them explicitly, e.g. --repeat-action-probability 0.25"
+            )
         return EnvSpec(ATARI, rom, atari_title(rom))
     candidates = sorted(set(registry) | set(roms))
     lowered = {c.lower(): c for c in candidates}
@@ -96,7 +112,7 @@ def resolve_env(name: str) -> EnvSpec:
     hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
     raise ValueError(
         f"unknown environment id {name!r}: not an ALE game (ale-py ROM ids such as 'pong', or "
-        f"'PongNoFrameskip-v4' / 'ALE/Pong-v5') and not a registered gymnasium id{hint}"
+        f"'PongNoFrameskip-v4') and not a registered gymnasium id{hint}"
     )
 
 

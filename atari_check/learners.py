@@ -85,13 +85,15 @@ class ActorCriticLearner:
         self.mask[t] = self._tensor((~step.reset_step).astype(np.float32))
 
     def _forward(self, net):
+        """log π ``[T, B, A]`` and V ``[T, B]`` with grad on the T·B rollout rows; V(s_{t+1}) ``[T, B]``
+        detached, with V(s_T) from a no-grad forward (as SB3 does: no graph for the bootstrap rows)."""
         T, B = self.actions.shape
-        obs = self.obs.flatten(0, 1)
-        log_policy, values = net(obs)
-        A = log_policy.shape[-1]
-        log_policy = log_policy.view(T + 1, B, A)
-        values = values.view(T + 1, B)
-        return log_policy[:T], values[:T], values[1:].detach()
+        log_policy, values = net(self.obs[:T].flatten(0, 1))
+        with torch.no_grad():
+            _, last_value = net(self.obs[T])
+        log_policy = log_policy.view(T, B, log_policy.shape[-1])
+        values = values.view(T, B)
+        return log_policy, values, torch.cat([values[1:].detach(), last_value[None]])
 
     def learn(self, last_obs: np.ndarray, frames_done: int) -> dict:
         cfg = self.cfg
@@ -104,8 +106,9 @@ class ActorCriticLearner:
             lr = cfg.lr
         with equiv.validation(False):  # inputs come from the network; validated structurally
             log_policy, values, next_values = self._forward(self.net)
-            per_sample = actor_critic_per_sample(
-                cfg.algo, log_policy, values, next_values, self.actions, self.rewards, self.terminated,
+            per_sample = actor_critic_per_sample(  # rewards in the network's dtype (float64 in the tests)
+                cfg.algo, log_policy, values, next_values, self.actions, self.rewards.to(values.dtype),
+                self.terminated,
                 self.truncated, gamma=cfg.gamma, tau=cfg.tau, value_coef=cfg.value_coef,
             )
             loss = masked_mean(per_sample, self.mask)

@@ -51,9 +51,12 @@ class NatureTrunk(nn.Module):
             n_flat = self.conv(torch.zeros(1, in_channels, img_size, img_size)).shape[-1]
         self.fc = nn.Sequential(_init(nn.Linear(n_flat, 512), g), nn.ReLU())
         self.out_features = 512
+        self.conv.to(memory_format=torch.channels_last)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.to(self.fc[0].weight.dtype) / 255.0
+        # channels_last (NHWC) for the conv stack: faster convolutions on CPU (issue 12 §1); the
+        # weights are converted once in __init__, the input here
+        x = (obs.to(self.fc[0].weight.dtype) / 255.0).contiguous(memory_format=torch.channels_last)
         return self.fc(self.conv(x))
 
 

@@ -56,7 +56,9 @@ METRICS_FILES = {
     "updates.csv": UPDATE_FIELDS,
     "lockstep.csv": ("frames", "update") + LOCKSTEP_FIELDS,
 }
-RUN_FILES = ("run.json", "checkpoint.pt") + tuple(METRICS_FILES)
+CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"  # the last good one, kept until a new one is complete
+RUN_FILES = ("run.json", CHECKPOINT, PREVIOUS_CHECKPOINT) + tuple(METRICS_FILES)
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -214,6 +216,43 @@ class RunResult:
     message: str = ""
 
 
+PROGRESS_WIDTH = 80
+
+
+def _si(n: float) -> str:
+    """1234 -> '1,234'; 12_345_678 -> '12.3M' (3 significant digits above 10k)."""
+    if abs(n) < 10_000:
+        return f"{n:,.0f}"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            x = n / scale
+            return f"{x:.3g}{unit}" if abs(x) < 1000 else f"{x:,.0f}{unit}"
+    return f"{n:,.0f}"
+
+
+def hms(seconds: float) -> str:
+    """Seconds as h:mm:ss ('-:--:--' when unknown)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "-:--:--"
+    s = round(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def format_progress(title: str, frames: int, total: int, fps: float, recent: list[float]) -> str:
+    """One progress line of at most 80 columns: frames done/total, %, frames/s, the mean return of the last
+    ``len(recent)`` episodes (carried across resumes) and the ETA as h:mm:ss; the title is shortened to fit."""
+    ret = f"{np.mean(recent):.4g}" if recent else "-"
+    eta = hms((total - frames) / fps) if fps > 0 else hms(math.nan)
+    pct = 100 * frames / total if total else 0.0
+    body = f"{_si(frames)}/{_si(total)} {pct:.1f}% {_si(fps)} fps | ret(last {len(recent)}) {ret} | ETA {eta}"
+    room = PROGRESS_WIDTH - len(body) - 3
+    if room < 4:
+        return body[:PROGRESS_WIDTH]
+    if len(title) > room:
+        title = title[: room - 1] + "…"
+    return f"[{title}] {body}"
+
+
 class _Progress:
     def __init__(self, enabled: bool, title: str, total: int):
         self.enabled = enabled
@@ -222,18 +261,14 @@ class _Progress:
         self.tty = enabled and sys.stderr.isatty()
         self.last = 0.0
 
-    def show(self, frames: int, fps: float, recent: list[float], elapsed: float, force: bool = False) -> None:
+    def show(self, frames: int, fps: float, recent: list[float], force: bool = False) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
         if not force and now - self.last < (0.5 if self.tty else 60.0):
             return
         self.last = now
-        ret = f"{np.mean(recent):.1f}" if recent else "-"
-        eta = (self.total - frames) / fps if fps > 0 else float("nan")
-        line = (f"[{self.title}] {frames:,}/{self.total:,} frames ({100 * frames / self.total:.1f}%) "
-                f"{fps:,.0f} fps | return(last {len(recent)}) {ret} | {elapsed:.0f}s elapsed"
-                + (f", ETA {eta:.0f}s" if math.isfinite(eta) else ""))
+        line = format_progress(self.title, frames, self.total, fps, recent)
         sys.stderr.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
         sys.stderr.flush()
 
@@ -313,173 +348,334 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, progress: bool = 
     """Train ``cfg`` into ``out``; see the module docstring for the protocol."""
     out = Path(out)
     spec: EnvSpec = resolve_env(cfg.env)  # fails early, with suggestions
+    _check_dqn_reaches_learning_starts(cfg, spec)
     stored = _check_out_dir(out, cfg, resume)
     if stored is not None and stored.get("status") == "finished" and stored.get("frames_done", 0) >= cfg.frames:
         return RunResult(out, "finished", stored["frames_done"], stored.get("updates_done", 0),
                          stored.get("episodes_done", 0), EXIT_OK, "already finished; nothing to do")
     device = _setup_torch(cfg)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    with _lock(out):
-        return _run_locked(cfg, spec, out, stored, device, progress, time_limit_s)
+    new_lock = not (out / ".lock").exists()
+    wrote_run_json = []  # set once this process has written run.json
+    try:
+        with _lock(out):
+            return _run_locked(cfg, spec, out, stored, device, progress, time_limit_s, wrote_run_json)
+    except BaseException as err:
+        _record_failed_start(out, created, new_lock, wrote_run_json, err)
+        raise
 
 
-def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s) -> RunResult:
-    ckpt_path = out / "checkpoint.pt"
-    checkpoint = None
-    if stored is not None and not ckpt_path.exists() and stored.get("frames_done", 0) > 0:
-        raise RunDirError(
-            f"{str(out)!r} holds a run with {stored['frames_done']:,} frames done but no checkpoint.pt; resuming "
-            f"would restart it and discard its metrics. Restore the checkpoint or choose another --out."
+def _check_dqn_reaches_learning_starts(cfg: Config, spec: EnvSpec) -> None:
+    """A DQN run that ends before ``learning_starts`` agent steps would make no gradient step: refuse it."""
+    if not cfg.is_dqn:
+        return
+    frames_per_step = cfg.frameskip if spec.kind == "atari" else 1
+    per_iteration = cfg.n_steps * cfg.num_envs
+    iterations = -(-cfg.frames // (per_iteration * frames_per_step))
+    agent_steps = iterations * per_iteration
+    if agent_steps < cfg.learning_starts:
+        raise ValueError(
+            f"frames = {cfg.frames:,} gives {agent_steps:,} agent steps, fewer than learning_starts = "
+            f"{cfg.learning_starts:,}: this {cfg.algo} run would make no gradient step. Raise --frames to at "
+            f"least {cfg.learning_starts * frames_per_step:,} or lower --learning-starts."
         )
-    if stored is not None and ckpt_path.exists():
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if checkpoint.get("schema") != CHECKPOINT_SCHEMA:
-            raise RunDirError(f"{ckpt_path} is not an atari_check checkpoint ({checkpoint.get('schema')!r})")
 
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-    env = make_vec_env(spec, cfg)
-    reward_transform = training_reward_transform(spec, cfg)
-    learner = make_learner(cfg, env, device, reward_transform)
 
-    frames, updates, episodes, elapsed_before = 0, 0, 0, 0.0
-    segments = []
-    offsets = {}
-    if checkpoint is not None:
-        learner.load_state_dict(checkpoint["learner"])
-        torch.set_rng_state(checkpoint["torch_rng"])
-        frames, updates, episodes = checkpoint["frames"], checkpoint["updates"], checkpoint["episodes"]
-        elapsed_before = checkpoint["elapsed_s"]
-        offsets = checkpoint["offsets"]
-        segments = list(checkpoint["segments"])
-    segment = len(segments) if stored is None else max(len(segments), len(stored.get("segments", [])))
-    started = _now()
-    segments.append({"segment": segment, "started": started, "ended": None, "frames_start": frames,
-                     "frames_end": frames, "device": str(device), "device_name": device_name(device)})
-    files = {name: MetricsFile(out / name, fields, offsets.get(name)) for name, fields in METRICS_FILES.items()}
+def _record_failed_start(out: Path, created: bool, new_lock: bool, wrote_run_json: list,
+                         err: BaseException) -> None:
+    """After a crash: leave no orphan directory, or one whose run.json says what failed."""
+    if not wrote_run_json:  # nothing of this attempt is on disk but (perhaps) its lock file
+        if new_lock and not isinstance(err, RunDirError):  # RunDirError "another process": its lock
+            with contextlib.suppress(OSError):
+                (out / ".lock").unlink()
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if empty
+        return
+    with contextlib.suppress(OSError, ValueError):
+        info = json.loads((out / "run.json").read_text())
+        if info.get("status") == "running":
+            info.update(status="failed", message=f"crashed: {type(err).__name__}: {err}",
+                        end_time=_now())
+            atomic_write_json(out / "run.json", info)
 
-    run_info = {
-        "schema": RUN_SCHEMA,
-        "status": "running",
-        "message": "",
-        "label": cfg.label,
-        "config": cfg.to_dict(),
-        "env": {"title": spec.title, **env_settings(spec, cfg), "num_actions": env.num_actions,
-                "obs_shape": list(env.obs_shape)},
-        "seeds": {"torch": cfg.seed, "action_sampling": cfg.seed, "replay_and_epsilon": cfg.seed,
-                  "env_reset_per_segment": "segment_seed(seed, segment) + i for sub-env i"},
-        "provenance": provenance(device),
-        "start_time": stored.get("start_time") if stored else started,
-        "end_time": None,
-        "frames_done": frames,
-        "updates_done": updates,
-        "episodes_done": episodes,
-        "elapsed_s": elapsed_before,
-        "frames_per_s": None,
-        "segments": segments,
-    }
-    atomic_write_json(out / "run.json", run_info)
 
-    stop = {"signal": None}
+def _run_locked(cfg, spec, out, stored, device, progress, time_limit_s, wrote_run_json) -> RunResult:
+    checkpoint = _resume_checkpoint(out, stored)
+    segment = _Segment(cfg, spec, out, stored, device, checkpoint)
+    segment.write_run_json()
+    wrote_run_json.append(True)
+    status, message, exit_code = segment.train(progress, time_limit_s)
+    return segment.finish(status, message, exit_code)
 
-    def _on_signal(signum, frame):  # finish the iteration, checkpoint, exit
-        stop["signal"] = signum
 
-    old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    tracker = EpisodeTracker(cfg.num_envs)
-    obs = env.reset(seed=segment_seed(cfg.seed, segment))
-    t0 = time.monotonic()
-    last_ckpt = t0
-    fps_frames, fps_t = frames, t0
-    recent: list[float] = []
-    acc: dict[str, list[float]] = {}
-    bar = _Progress(progress, f"{cfg.label} {spec.title} seed {cfg.seed}", cfg.frames)
-    frames_per_vector_step = cfg.num_envs * env.frames_per_step
-    status, message, exit_code = "finished", "", EXIT_OK
+def _resume_checkpoint(out: Path, stored: dict | None) -> dict | None:
+    """The checkpoint to continue from (None for a fresh start); refuses what would overwrite data."""
+    if stored is None:
+        return None
+    ckpt_path = out / CHECKPOINT
+    if not ckpt_path.exists():
+        _refuse_resume_without_checkpoint(out, stored)
+        return None
+    return load_checkpoint(ckpt_path)
 
-    def elapsed() -> float:
-        return elapsed_before + time.monotonic() - t0
 
-    def save_checkpoint() -> None:
-        offs = {name: f.sync() for name, f in files.items()}
-        segments[-1].update(ended=_now(), frames_end=frames)
-        state = {"schema": CHECKPOINT_SCHEMA, "config": cfg.to_dict(), "learner": learner.state_dict(),
-                 "torch_rng": torch.get_rng_state(), "frames": frames, "updates": updates, "episodes": episodes,
-                 "elapsed_s": elapsed(), "offsets": offs, "segments": segments}
+class _Segment:
+    """One segment of a run (the first start or a resume), in the phases a reader expects:
+
+    set-up / resume (``__init__``), ``write_run_json``, the rollout-update loop (``train`` →
+    ``iteration``), checkpointing (``save_checkpoint``) and finishing (``finish``).
+    """
+
+    def __init__(self, cfg: Config, spec: EnvSpec, out: Path, stored: dict | None, device: torch.device,
+                 checkpoint: dict | None):
+        self.cfg, self.spec, self.out, self.device = cfg, spec, out, device
+        self.ckpt_path = out / CHECKPOINT
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+        self.env = make_vec_env(spec, cfg)
+        self.learner = make_learner(cfg, self.env, device, training_reward_transform(spec, cfg))
+        self.frames, self.updates, self.episodes, self.elapsed_before = 0, 0, 0, 0.0
+        self.recent: list[float] = []  # returns of the last 20 episodes (the progress line)
+        self.segments: list[dict] = []
+        offsets: dict = {}
+        if checkpoint is not None:
+            self.learner.load_state_dict(checkpoint["learner"])
+            torch.set_rng_state(checkpoint["torch_rng"])
+            self.frames, self.updates = checkpoint["frames"], checkpoint["updates"]
+            self.episodes, self.elapsed_before = checkpoint["episodes"], checkpoint["elapsed_s"]
+            offsets = checkpoint["offsets"]
+            self.segments = list(checkpoint["segments"])
+            self.recent = list(checkpoint.get("recent_returns", []))
+        self.index = (len(self.segments) if stored is None
+                      else max(len(self.segments), len(stored.get("segments", []))))
+        started = _now()
+        self.segments.append({"segment": self.index, "started": started, "ended": None,
+                              "frames_start": self.frames, "frames_end": self.frames, "device": str(device),
+                              "device_name": device_name(device)})
+        self.files = {name: MetricsFile(out / name, fields, offsets.get(name))
+                      for name, fields in METRICS_FILES.items()}
+        self.run_info = {
+            "schema": RUN_SCHEMA,
+            "status": "running",
+            "message": "",
+            "label": cfg.label,
+            "config": cfg.to_dict(),
+            "env": {"title": spec.title, **env_settings(spec, cfg), "num_actions": self.env.num_actions,
+                    "obs_shape": list(self.env.obs_shape)},
+            "seeds": {"torch": cfg.seed, "action_sampling": cfg.seed, "replay_and_epsilon": cfg.seed,
+                      "env_reset_per_segment": "segment_seed(seed, segment) + i for sub-env i"},
+            "provenance": provenance(device),
+            "start_time": stored.get("start_time") if stored else started,
+            "end_time": None,
+            "frames_done": self.frames,
+            "updates_done": self.updates,
+            "episodes_done": self.episodes,
+            "elapsed_s": self.elapsed_before,
+            "frames_per_s": None,
+            "segments": self.segments,
+        }
+        self.t0 = time.monotonic()
+
+    def write_run_json(self) -> None:
+        atomic_write_json(self.out / "run.json", self.run_info)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.t0
+
+    # ------------------------------------------------------------------------- the rollout-update loop
+
+    def train(self, progress: bool, time_limit_s: float | None) -> tuple[str, str, int]:
+        """Iterate until the frame budget, a signal or the time limit; returns (status, message, exit code)."""
+        cfg = self.cfg
+        stop = {"signal": None}
+
+        def _on_signal(signum, frame):  # finish the iteration, checkpoint, exit
+            stop["signal"] = signum
+
+        old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        self.tracker = EpisodeTracker(cfg.num_envs)
+        self.obs = self.env.reset(seed=segment_seed(cfg.seed, self.index))
+        self.t0 = time.monotonic()
+        last_ckpt = self.t0
+        self.fps_frames, self.fps_t = self.frames, self.t0
+        fps_start = self.frames
+        self.acc: dict[str, list[float]] = {}
+        self.bar = _Progress(progress, f"{cfg.label} {self.spec.title} s{cfg.seed}", cfg.frames)
+        status, message, exit_code = "finished", "", EXIT_OK
+        try:
+            while self.frames < cfg.frames:
+                self.iteration()
+                if (time.monotonic() - last_ckpt >= cfg.checkpoint_interval_s
+                        or (cfg.checkpoint_every_updates and self.updates % cfg.checkpoint_every_updates == 0)):
+                    self.save_checkpoint()
+                    last_ckpt = time.monotonic()
+                if stop["signal"] is not None:
+                    status, exit_code = "interrupted", EXIT_INTERRUPTED
+                    message = (f"stopped by signal {stop['signal']} at {self.frames:,} frames; "
+                               f"continue with --resume")
+                    break
+                if time_limit_s is not None and time.monotonic() - self.t0 >= time_limit_s:
+                    status, exit_code = "interrupted", EXIT_OK
+                    message = (f"time limit of {time_limit_s:.0f}s reached at {self.frames:,} frames; "
+                               f"continue with --resume")
+                    break
+            self.save_checkpoint()
+        except NonFiniteLoss as err:
+            status, exit_code = "failed", EXIT_NONFINITE
+            kept = f"{checkpoint_frames(self.ckpt_path):,} frames" if self.ckpt_path.exists() else "none written yet"
+            message = (f"non-finite loss: {err} (frames {self.frames:,}). Training stopped; the last good "
+                       f"checkpoint ({kept}) is kept in {self.ckpt_path}; rows written after it are dropped on "
+                       f"--resume.")
+            for f in self.files.values():
+                f.sync()
+        finally:
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+            fps = (self.frames - fps_start) / max(time.monotonic() - self.t0, 1e-9)
+            self.bar.show(self.frames, fps, self.recent, force=True)
+            self.bar.close()
+            for f in self.files.values():
+                f.close()
+            self.env.close()
+        return status, message, exit_code
+
+    def iteration(self) -> None:
+        """One rollout of n_steps vector steps (episode rows), the diagnostics that are due, one update."""
+        cfg, learner, files = self.cfg, self.learner, self.files
+        frames_at_start = self.frames
+        frames_per_vector_step = cfg.num_envs * self.env.frames_per_step
+        obs = self.obs
+        for t in range(cfg.n_steps):
+            actions = learner.act(obs)
+            step = self.env.step(actions)
+            self.frames += frames_per_vector_step
+            for end_frames, env_index, ret, length in self.tracker.step(step, self.frames):
+                files["episodes.csv"].write({"frames": end_frames, "update": self.updates + 1, "env": env_index,
+                                             "return": ret, "length": length})
+                self.episodes += 1
+                self.recent = (self.recent + [ret])[-20:]
+            learner.record(t, obs, actions, step)
+            obs = step.obs
+        self.obs = obs
+        if cfg.lockstep_interval and (self.updates == 0 or (self.updates + 1) % cfg.lockstep_interval == 0):
+            for row in learner.lockstep(obs):
+                files["lockstep.csv"].write({"frames": self.frames, "update": self.updates + 1, **row})
+        stats = learner.learn(obs, frames_at_start)
+        self.updates += 1
+        for k, v in stats.items():
+            self.acc.setdefault(k, []).append(v)
+        if self.updates % cfg.log_interval == 0:
+            now = time.monotonic()
+            fps = (self.frames - self.fps_frames) / max(now - self.fps_t, 1e-9)
+            self.fps_frames, self.fps_t = self.frames, now
+            row = {"frames": self.frames, "update": self.updates, "time_s": round(self.elapsed(), 3),
+                   "fps": round(fps, 1)}
+            row.update({k: float(np.mean(v)) for k, v in self.acc.items()})
+            files["updates.csv"].write(row)
+            self.acc = {}
+            self.bar.show(self.frames, fps, self.recent)
+
+    # -------------------------------------------------------------------------------- checkpointing
+
+    def save_checkpoint(self) -> None:
+        """Metrics flushed + fsynced first (their byte lengths go into the checkpoint), then the checkpoint
+        (atomic, previous one kept), then run.json."""
+        offsets = {name: f.sync() for name, f in self.files.items()}
+        self.segments[-1].update(ended=_now(), frames_end=self.frames)
+        state = {"schema": CHECKPOINT_SCHEMA, "config": self.cfg.to_dict(), "learner": self.learner.state_dict(),
+                 "torch_rng": torch.get_rng_state(), "frames": self.frames, "updates": self.updates,
+                 "episodes": self.episodes, "elapsed_s": self.elapsed(), "offsets": offsets,
+                 "segments": self.segments, "recent_returns": self.recent}
         buf = io.BytesIO()
         torch.save(state, buf)
-        atomic_write_bytes(ckpt_path, buf.getvalue())
-        run_info.update(frames_done=frames, updates_done=updates, episodes_done=episodes, elapsed_s=elapsed(),
-                        frames_per_s=frames / elapsed() if elapsed() > 0 else None, segments=segments)
-        atomic_write_json(out / "run.json", run_info)
+        write_checkpoint(self.ckpt_path, buf.getvalue())
+        elapsed = self.elapsed()
+        self.run_info.update(frames_done=self.frames, updates_done=self.updates, episodes_done=self.episodes,
+                             elapsed_s=elapsed, frames_per_s=self.frames / elapsed if elapsed > 0 else None,
+                             segments=self.segments)
+        self.write_run_json()
 
-    try:
-        while frames < cfg.frames:
-            frames_at_start = frames
-            for t in range(cfg.n_steps):
-                actions = learner.act(obs)
-                step = env.step(actions)
-                frames += frames_per_vector_step
-                for end_frames, env_index, ret, length in tracker.step(step, frames):
-                    files["episodes.csv"].write({"frames": end_frames, "update": updates + 1, "env": env_index,
-                                                 "return": ret, "length": length})
-                    episodes += 1
-                    recent = (recent + [ret])[-20:]
-                learner.record(t, obs, actions, step)
-                obs = step.obs
-            if cfg.lockstep_interval and (updates == 0 or (updates + 1) % cfg.lockstep_interval == 0):
-                for row in learner.lockstep(obs):
-                    files["lockstep.csv"].write({"frames": frames, "update": updates + 1, **row})
-            stats = learner.learn(obs, frames_at_start)
-            updates += 1
-            for k, v in stats.items():
-                acc.setdefault(k, []).append(v)
-            if updates % cfg.log_interval == 0:
-                now = time.monotonic()
-                fps = (frames - fps_frames) / max(now - fps_t, 1e-9)
-                fps_frames, fps_t = frames, now
-                row = {"frames": frames, "update": updates, "time_s": round(elapsed(), 3), "fps": round(fps, 1)}
-                row.update({k: float(np.mean(v)) for k, v in acc.items()})
-                files["updates.csv"].write(row)
-                acc = {}
-                bar.show(frames, fps, recent, elapsed())
-            if (time.monotonic() - last_ckpt >= cfg.checkpoint_interval_s
-                    or (cfg.checkpoint_every_updates and updates % cfg.checkpoint_every_updates == 0)):
-                save_checkpoint()
-                last_ckpt = time.monotonic()
-            if stop["signal"] is not None:
-                status, exit_code = "interrupted", EXIT_INTERRUPTED
-                message = f"stopped by signal {stop['signal']} at {frames:,} frames; continue with --resume"
-                break
-            if time_limit_s is not None and time.monotonic() - t0 >= time_limit_s:
-                status, exit_code = "interrupted", EXIT_OK
-                message = f"time limit of {time_limit_s:.0f}s reached at {frames:,} frames; continue with --resume"
-                break
-        save_checkpoint()
-    except NonFiniteLoss as err:
-        status, exit_code = "failed", EXIT_NONFINITE
-        kept = f"{checkpoint_frames(ckpt_path):,} frames" if ckpt_path.exists() else "none written yet"
-        message = (f"non-finite loss: {err} (frames {frames:,}). Training stopped; the last good checkpoint "
-                   f"({kept}) is kept in {ckpt_path}; rows written after it are dropped on --resume.")
-        for f in files.values():
-            f.sync()
-    finally:
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-        bar.show(frames, frames / max(elapsed(), 1e-9), recent, elapsed(), force=True)
-        bar.close()
-        for f in files.values():
-            f.close()
-        env.close()
+    # ------------------------------------------------------------------------------------ finishing
 
-    run_info.update(status=status, message=message)
-    if status == "finished":
-        run_info["end_time"] = _now()
-        run_info["frames_per_s"] = frames / elapsed() if elapsed() > 0 else None
-    atomic_write_json(out / "run.json", run_info)
-    return RunResult(out, status, frames, updates, episodes, exit_code, message)
+    def finish(self, status: str, message: str, exit_code: int) -> RunResult:
+        self.run_info.update(status=status, message=message)
+        if status == "finished":
+            elapsed = self.elapsed()
+            self.run_info["end_time"] = _now()
+            self.run_info["frames_per_s"] = self.frames / elapsed if elapsed > 0 else None
+        self.write_run_json()
+        return RunResult(self.out, status, self.frames, self.updates, self.episodes, exit_code, message)
 
 
 def checkpoint_frames(path: Path) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    return int(state["frames"])
+    return int(load_checkpoint(path)["frames"])
+
+
+def write_checkpoint(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, keeping the previous checkpoint as ``checkpoint.prev.pt``.
+
+    The new file is complete and fsynced (as ``.tmp``) before anything is renamed; the old one becomes
+    the previous one, then the new one takes its place.  A kill at any point leaves a good checkpoint:
+    the old one (``checkpoint.pt`` or, between the two renames, ``checkpoint.prev.pt``) or the new one.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    if path.exists():
+        os.replace(path, path.with_name(PREVIOUS_CHECKPOINT))
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a checkpoint; an unreadable one raises :class:`RunDirError` naming the file (and the previous
+    good checkpoint, if there is one).  Nothing is modified."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(state, dict) or state.get("schema") != CHECKPOINT_SCHEMA:
+            found = state.get("schema") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"not an atari_check checkpoint (schema {found!r}, expected {CHECKPOINT_SCHEMA!r})")
+    except Exception as err:  # noqa: BLE001  (torch raises OSError, EOFError, UnpicklingError, RuntimeError, …)
+        size = path.stat().st_size if path.exists() else 0
+        raise RunDirError(
+            f"checkpoint {str(path)!r} ({size:,} bytes) cannot be read: {type(err).__name__}: {err}. "
+            + _previous_checkpoint_hint(path) + " Nothing was changed."
+        ) from None
+    return state
+
+
+def _previous_checkpoint_hint(path: Path) -> str:
+    prev = path.with_name(PREVIOUS_CHECKPOINT)
+    if path.name == PREVIOUS_CHECKPOINT or not prev.exists():
+        return "There is no previous checkpoint to fall back on; choose another --out."
+    try:
+        frames = f"{checkpoint_frames(prev):,} frames"
+    except RunDirError:
+        return f"The previous checkpoint {str(prev)!r} is unreadable too; choose another --out."
+    return (f"The previous checkpoint {str(prev)!r} ({frames}) is intact: to resume from it, replace "
+            f"{path.name} with it (rows written after it are dropped and regenerated on --resume).")
+
+
+def _refuse_resume_without_checkpoint(out: Path, stored: dict) -> None:
+    """--resume on a run that has no checkpoint.pt: restarting it would overwrite what is on disk."""
+    rows = {}
+    for name in METRICS_FILES:
+        path = out / name
+        if path.exists():
+            n = max(0, len(path.read_bytes().splitlines()) - 1)
+            if n:
+                rows[name] = n
+    if stored.get("frames_done", 0) == 0 and not rows:
+        return  # killed before anything was recorded: starting afresh loses nothing
+    detail = ", ".join(f"{name}: {n:,} rows" for name, n in rows.items()) or "no metrics rows"
+    raise RunDirError(
+        f"{str(out)!r} holds a run with {stored.get('frames_done', 0):,} frames checkpointed and metrics on disk "
+        f"({detail}) but no {CHECKPOINT} (it was stopped before its first checkpoint, or the file was removed); "
+        f"resuming would restart it from zero and overwrite those metrics. "
+        + _previous_checkpoint_hint(out / CHECKPOINT)
+        + " Or move the directory away and start again. Nothing was changed."
+    )

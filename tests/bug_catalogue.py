@@ -63,6 +63,75 @@ _soft_q_gradient_terms = equiv_losses.soft_q_gradient_terms
 _soft_value = equiv.soft_value
 
 
+# ---- harness bug variants (atari_check/) ----
+# Wrong variants of the training path's functions (atari_check.losses / lockstep), as they ship in
+# A2C / DQN code; the entries are the "harness bugs" block at the end of CATALOGUE.
+from atari_check import lockstep as harness_lockstep
+from atari_check import losses as harness_losses
+
+_actor_critic_per_sample = harness_losses.actor_critic_per_sample
+_dqn_target = harness_losses.dqn_target
+_lockstep_row = harness_lockstep._row
+
+
+def harness_sql_one_over_gamma(algo, log_policy, values, next_values, actions, rewards, terminated, truncated, *,
+                               gamma, tau, value_coef):
+    """§6.3 as printed, in the harness's sql: the advantage-stream gradient scaled by 1/γ, not 1/τ."""
+    if algo != "sql":
+        return _actor_critic_per_sample(algo, log_policy, values, next_values, actions, rewards, terminated,
+                                        truncated, gamma=gamma, tau=tau, value_coef=value_coef)
+    kl = equiv.kl_divergence(log_policy).detach()
+    target = equiv.nstep_soft_target(rewards, kl, next_values, terminated, truncated, gamma=gamma, tau=tau)
+    return equiv.matched_soft_q_loss(values, log_policy, actions, target, tau=tau, value_scale=value_coef,
+                                     advantage_scale=1.0 / gamma)  # BUG (as printed): 1/γ
+
+
+def harness_a2c_kl_detached(algo, log_policy, values, next_values, actions, rewards, terminated, truncated, *,
+                            gamma, tau, value_coef):
+    """A2C whose τ KL(s_t) term is detached: the loss value is right, the −τ∇KL(s_t) gradient is gone."""
+    if algo not in ("a2c-naive", "a2c-proper"):
+        return _actor_critic_per_sample(algo, log_policy, values, next_values, actions, rewards, terminated,
+                                        truncated, gamma=gamma, tau=tau, value_coef=value_coef)
+    kl = equiv.kl_divergence(log_policy).detach()  # BUG: the KL that carries the gradient is detached too
+    if algo == "a2c-proper":
+        advantage = equiv.nstep_advantage(rewards, kl, values.detach(), next_values, terminated, truncated,
+                                          gamma=gamma, tau=tau)
+        value_target = values.detach() + advantage
+    else:
+        value_target = equiv.nstep_return(rewards, next_values, terminated, truncated, gamma=gamma)
+        advantage = value_target - values.detach()
+    log_pi_taken = equiv.gather_actions(log_policy, actions)
+    return equiv.a2c_loss(log_pi_taken, kl, values, advantage, value_target, tau=tau, value_coef=value_coef)
+
+
+def harness_plain_mean(x, mask):
+    """The loss averaged over every row of the rollout, autoreset steps included (mask ignored)."""
+    return x.mean()  # BUG: not (x * mask).sum() / mask.sum()
+
+
+def harness_nstep_window_not_cut(algo, q_bar, rewards, terminated, truncated, *, gamma, tau, form="corrected"):
+    """n-step DQN return that runs through episode ends inside the window (only the last step counts)."""
+    if rewards.shape[0] == 1:
+        return _dqn_target(algo, q_bar, rewards, terminated, truncated, gamma=gamma, tau=tau, form=form)
+    n = rewards.shape[0]
+    not_done = torch.zeros_like(terminated)
+    not_done[n - 1] = terminated[n - 1]  # BUG: ends before the last step of the window are ignored
+    return _dqn_target(algo, q_bar, rewards, not_done, torch.zeros_like(truncated), gamma=gamma, tau=tau, form=form)
+
+
+def harness_soft_target_printed(algo, q_bar, rewards, terminated, truncated, *, gamma, tau, form="corrected"):
+    """The 1-step KL backup as printed in Eq. (82) (no τ before the log) on the corrected path."""
+    if algo == "dqn-soft-kl" and rewards.shape[0] == 1:
+        form = "printed"  # BUG (as printed)
+    return _dqn_target(algo, q_bar, rewards, terminated, truncated, gamma=gamma, tau=tau, form=form)
+
+
+def harness_lockstep_expected_not_recentred(pair, g_sq, g_pg, g_star, g_estar, consistency):
+    """The "expected" soft-Q gradient without the sampled (∗)/(∗∗) taken out: g_sq + E[(∗)], not
+    g_sq − (∗) + E[(∗)] — the expected columns then report the sampled difference."""
+    return _lockstep_row(pair, g_sq, g_pg, torch.zeros_like(g_star), g_estar, consistency)  # BUG
+
+
 # --------------------------------------------------------------------------------------------------------
 # The catalogue's data model
 
@@ -392,6 +461,7 @@ STAB = "tests/test_numerical_stability.py::"
 SHARP = "tests/test_sharper_properties.py::"
 PROOFS = "tests/test_proofs_checks.py::"
 SCALE = "tests/test_reward_scaling.py::"
+TP = "tests/test_atari_training_path.py::"  # harness bugs
 
 CATALOGUE: tuple[Bug, ...] = (
     Bug(
@@ -722,6 +792,59 @@ CATALOGUE: tuple[Bug, ...] = (
             PG + "test_eq80_nstep_estimator_with_bootstrap_is_unbiased",
             MDP_EQ + "test_eq65_expected_soft_q_gradient_equals_tau_a2c_gradient",
         ),
+    ),
+    # ---- harness bugs (atari_check/) ----
+    Bug(
+        "harness_sql_one_over_gamma",
+        "the harness's sql scales the advantage-stream gradient by 1/γ (§6.3 as printed), not 1/τ",
+        "paper erratum §6.3 '1/γ', reintroduced in the training path (issue 10 §1)",
+        "atari_check.losses.actor_critic_per_sample",
+        harness_sql_one_over_gamma,
+        (TP + "test_learn_applies_the_hand_built_rule_on_cartpole[sql]",),
+    ),
+    Bug(
+        "harness_a2c_kl_detached",
+        "A2C's τ KL(s_t) term detached: the −τ∇KL(s_t) of Eqs. (79)/(80) is missing from the update",
+        "stop-gradient on the regulariser (entropy bonus computed from detached logits)",
+        "atari_check.losses.actor_critic_per_sample",
+        harness_a2c_kl_detached,
+        (TP + "test_learn_applies_the_hand_built_rule_on_cartpole[a2c-proper]",
+         TP + "test_learn_applies_the_hand_built_rule_on_cartpole[a2c-naive]"),
+    ),
+    Bug(
+        "harness_plain_mean",
+        "losses averaged over every rollout row, the autoreset steps of the vector env included",
+        "mask dropped from the reduction (next-step autoreset steps trained on)",
+        "atari_check.losses.masked_mean",
+        harness_plain_mean,
+        (TP + "test_learn_applies_the_hand_built_rule_on_cartpole[a2c-proper]",
+         TP + "test_learn_stats_and_lr_schedule"),
+    ),
+    Bug(
+        "harness_nstep_window_not_cut",
+        "n-step DQN return not cut at an episode end inside the window",
+        "n-step replay returns summed across episode boundaries",
+        "atari_check.losses.dqn_target",
+        harness_nstep_window_not_cut,
+        (TP + "test_dqn_learn_applies_the_hand_built_target[dqn-n5]",
+         TP + "test_dqn_learn_applies_the_hand_built_target[dqn-soft-kl-n5]"),
+    ),
+    Bug(
+        "harness_soft_target_printed",
+        "the KL backup of dqn-soft-kl as printed in Eq. (82) (no τ before the log)",
+        "paper erratum, Eq. (82), on the harness's corrected path",
+        "atari_check.losses.dqn_target",
+        harness_soft_target_printed,
+        (TP + "test_dqn_learn_applies_the_hand_built_target[dqn-soft-kl-n1]",),
+    ),
+    Bug(
+        "harness_lockstep_expected_not_recentred",
+        "lockstep's expected soft-Q gradient keeps the sampled (∗)/(∗∗) terms",
+        "diagnostic that compares the wrong quantity (its 'expected' column is the sampled one)",
+        "atari_check.lockstep._row",
+        harness_lockstep_expected_not_recentred,
+        (TP + "test_lockstep_columns_equal_the_hand_built_gradients",
+         "tests/test_atari_lockstep.py::test_lockstep_on_a_real_cartpole_batch_and_a_wrong_pg_side_fails"),
     ),
 )
 

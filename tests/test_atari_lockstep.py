@@ -62,7 +62,7 @@ def _check_rows(rows):
 
 
 def test_lockstep_on_a_real_pong_batch():
-    cfg = Config(algo="sql", env="pong", num_envs=4, n_steps=5, seed=3, lockstep_dtype="float64")
+    cfg = Config(algo="sql", env="pong", num_envs=2, n_steps=5, seed=3, lockstep_dtype="float64")
     learner, obs = _rollout(cfg, sharpen=300.0)
     rows = learner.lockstep(obs)
     _check_rows(rows)
