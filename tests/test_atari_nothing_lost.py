@@ -42,7 +42,7 @@ def _as_killed_before_first_checkpoint(out):
     info.update(status="running", frames_done=0, updates_done=0, episodes_done=0, end_time=None)
     (out / "run.json").write_text(json.dumps(info))
     (out / "checkpoint.pt").unlink()
-    (out / "checkpoint.prev.pt").unlink()
+    (out / "checkpoint.prev.pt").unlink(missing_ok=True)
 
 
 def test_resume_after_kill_before_first_checkpoint_refuses_and_keeps_metrics(tmp_path):
