@@ -1,0 +1,62 @@
+"""The reference adapter: equiv's own functions wrapped to the kit's contracts.
+
+``EQUIV`` passes every check; the kit's own tests make wrong variants of it by replacing one equiv
+function (a bug of tests/bug_catalogue.py) in the namespaces this module and equiv.targets/losses use.
+"""
+
+from __future__ import annotations
+
+from equiv.boltzmann import boltzmann_log_policy, kl_divergence, soft_value
+from equiv.losses import a2c_loss, gather_actions, soft_q_loss
+from equiv.targets import lambda_soft_target, nstep_advantage, nstep_soft_target, one_step_soft_target
+
+from .contracts import A2CBatch, SoftQBatch, TargetBatch
+
+__all__ = ["EQUIV", "EquivAdapter"]
+
+
+class EquivAdapter:
+    """equiv's soft value, targets and losses (time-major, general π̄, float64)."""
+
+    name = "equiv"
+    reference_policy = True
+    rtol = 1e-9
+
+    def soft_value(self, q, tau, ref_policy):
+        return soft_value(q, tau, ref_policy)
+
+    def boltzmann_log_policy(self, q, tau, ref_policy):
+        return boltzmann_log_policy(q, tau, ref_policy)
+
+    def soft_target(self, batch: TargetBatch, *, gamma, tau, n):
+        if n == 1:  # Eq. (45): y = r + γ V_Q̄(s')
+            return one_step_soft_target(batch.rewards, batch.next_q, batch.terminated, gamma=gamma, tau=tau,
+                                        ref_policy=batch.next_ref_policy)
+        kl = kl_divergence(boltzmann_log_policy(batch.q, tau, batch.ref_policy), batch.ref_policy)
+        next_values = soft_value(batch.next_q, tau, batch.next_ref_policy)
+        return nstep_soft_target(batch.rewards, kl, next_values, batch.terminated, batch.truncated, gamma=gamma,
+                                 tau=tau, n=n)
+
+    def lambda_soft_target(self, batch: TargetBatch, *, gamma, tau, lam):
+        kl = kl_divergence(boltzmann_log_policy(batch.q, tau, batch.ref_policy), batch.ref_policy)
+        values = soft_value(batch.q, tau, batch.ref_policy)
+        next_values = soft_value(batch.next_q, tau, batch.next_ref_policy)
+        return lambda_soft_target(batch.rewards, kl, values, next_values, batch.terminated, batch.truncated,
+                                  gamma=gamma, tau=tau, lam=lam)
+
+    def soft_q_loss(self, batch: SoftQBatch, *, gamma, tau, n):
+        # The target is built from Q_θ itself, in the graph: equiv.soft_q_loss detaches it (Eq. (60)).
+        target = self.soft_target(TargetBatch(batch.rewards, batch.q, batch.next_q, batch.terminated,
+                                              batch.truncated, batch.ref_policy, batch.next_ref_policy),
+                                  gamma=gamma, tau=tau, n=n)
+        return soft_q_loss(gather_actions(batch.q, batch.actions), target)
+
+    def a2c_loss(self, batch: A2CBatch, *, gamma, tau, value_coef, n):
+        kl = kl_divergence(batch.log_pi, batch.ref_policy)
+        advantage = nstep_advantage(batch.rewards, kl, batch.values, batch.next_values, batch.terminated,
+                                    batch.truncated, gamma=gamma, tau=tau, n=n)
+        return a2c_loss(gather_actions(batch.log_pi, batch.actions), kl, batch.values, advantage,
+                        batch.values + advantage, tau=tau, value_coef=value_coef)
+
+
+EQUIV = EquivAdapter()
