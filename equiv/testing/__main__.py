@@ -10,7 +10,7 @@ import sys
 def _check_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m equiv.testing",
                                      description="Run the conformance checks on an adapter and print verdicts.")
-    parser.add_argument("adapter", help="MODULE:ADAPTER (an object, or a class called with no arguments)")
+    parser.add_argument("adapter", help="MODULE:ADAPTER (an object, or a class / function called with no arguments)")
     parser.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     parser.add_argument("--examples", type=int, default=None, help="hypothesis examples per check (default 8)")
     parser.add_argument("--checks", default=None, help="comma-separated check names (default: all)")

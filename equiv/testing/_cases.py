@@ -141,9 +141,11 @@ def enumerate_columns(
     S, A = mdp.num_states, mdp.num_actions
     live_states = [s for s in range(S) if not term[s]]
     rng = np.random.default_rng(seed ^ 0x5EED)
-    junk_s = [int(rng.choice(live_states)) for _ in range(T)]
+    # The next episode is one consistent path (row t+1 starts where row t went), so that estimators
+    # that telescope V(s_{t+1}) of row t against V(s_{t+1}) of row t+1 (GAE) see a real trajectory.
+    chain = [int(rng.choice(live_states)) for _ in range(T + 1)]
+    junk_s, junk_s2 = chain[:T], chain[1:]
     junk_a = [int(rng.integers(A)) for _ in range(T)]
-    junk_s2 = [int(rng.choice(live_states)) for _ in range(T)]
     junk_r = rng.normal(0, 3.0, T).tolist()
 
     # A partial path: (probability, states s_0..s_k, actions a_0..a_k); finished: (p, states, actions, how)

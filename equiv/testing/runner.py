@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import types
 
 from .checks import CHECKS, ConformanceError, NotApplicable, classify_pg_loss
 
@@ -28,7 +29,7 @@ class Verdict:
 
 
 def load_adapter(spec: str) -> object:
-    """``"package.module:NAME"`` → the object; ``NAME`` may be a class or factory (called with no args)."""
+    """``"package.module:NAME"`` → the adapter; a class or a plain function is called with no arguments."""
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise ValueError(f"adapter must be given as MODULE:ADAPTER, got {spec!r}")
@@ -37,7 +38,7 @@ def load_adapter(spec: str) -> object:
         obj = getattr(module, attribute)
     except AttributeError:
         raise ValueError(f"adapter {spec!r}: module {module_name!r} has no attribute {attribute!r}") from None
-    return obj() if isinstance(obj, type) or getattr(obj, "__equiv_factory__", False) else obj
+    return obj() if isinstance(obj, (type, types.FunctionType)) else obj
 
 
 def run_checks(adapter: object, *, checks: list[str] | None = None, examples: int | None = None,
