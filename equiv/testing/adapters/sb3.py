@@ -66,9 +66,14 @@ class SB3A2C:
                 def step(self, action):  # never called: the buffer is filled by the adapter
                     raise RuntimeError("not used")
 
-            model = A2C("MlpPolicy", OneHot(), n_steps=T, gae_lambda=1.0, normalize_advantage=False,
-                        max_grad_norm=math.inf, policy_kwargs=dict(net_arch=dict(pi=[], vf=[])), device="cpu",
-                        seed=0)
+            old = torch.get_default_dtype()
+            torch.set_default_dtype(torch.float32)  # SB3 is float32 (its buffers are float32 numpy arrays)
+            try:
+                model = A2C("MlpPolicy", OneHot(), n_steps=T, gae_lambda=1.0, normalize_advantage=False,
+                            max_grad_norm=math.inf, policy_kwargs=dict(net_arch=dict(pi=[], vf=[])),
+                            device="cpu", seed=0)
+            finally:
+                torch.set_default_dtype(old)
             model.set_logger(configure(folder=None, format_strings=[]))
             model.policy.optimizer.step = lambda *a, **k: None  # capture the gradient, never apply it
             self._models[key] = model

@@ -1,0 +1,65 @@
+"""The kit on real libraries (equiv/testing/adapters/): TorchRL and SB3 in the default suite, the full
+report (equiv/testing/REPORT.md) recomputed and compared under the conformance_heavy marker.
+
+Each adapter test has a negative control through the same entry point: the library's real function fed
+the wrong flags (a misuse a user could make) must fail the check.  Libraries that are not installed skip.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from equiv.testing import CHECKS, ConformanceError, classify_pg_loss
+from equiv.testing.report import default_dtype, installed, render, sections
+from equiv.testing.runner import load_adapter
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "equiv" / "testing" / "REPORT.md"
+
+needs_torchrl = pytest.mark.skipif(not installed("torchrl"), reason="torchrl not installed (equiv[conformance])")
+needs_sb3 = pytest.mark.skipif(not installed("stable-baselines3"), reason="stable-baselines3 not installed")
+
+
+@needs_torchrl
+def test_torchrl_td1_soft_target_and_truncation_hold_and_fail_when_truncation_is_passed_as_termination():
+    td1 = load_adapter("equiv.testing.adapters.torchrl:td1")
+    with default_dtype(torch.float64):
+        CHECKS["soft_target"][0](td1, examples=2, shrink=False)
+        CHECKS["truncation"][0](td1, examples=2, shrink=False)
+
+        def misused(batch, *, gamma, tau, n):  # terminated=done: the time limit loses its bootstrap
+            done = batch.terminated | batch.truncated
+            return td1.soft_target(batch._replace(terminated=done), gamma=gamma, tau=tau, n=n)
+
+        with pytest.raises(ConformanceError, match=r"\(46\) with a time limit"):
+            CHECKS["truncation"][0](SimpleNamespace(soft_target=misused, reference_policy=True), examples=2,
+                                    shrink=False)
+
+
+@needs_torchrl
+def test_torchrl_td0_rounds_gamma_to_float32_under_the_default_dtype():
+    td0 = load_adapter("equiv.testing.adapters.torchrl:td0")
+    with default_dtype(torch.float32), pytest.raises(ConformanceError) as info:
+        CHECKS["soft_target"][0](td0, examples=1, shrink=False)
+    assert 1e-9 < info.value.error < 1e-7  # float32 rounding of γ (2.6e-8 relative), not a semantic miss
+    with default_dtype(torch.float64):
+        CHECKS["soft_target"][0](td0, examples=1, shrink=False)
+
+
+@needs_sb3
+def test_sb3_a2c_train_is_the_naive_estimator():
+    c = classify_pg_loss(load_adapter("equiv.testing.adapters.sb3:a2c"))
+    assert (c.estimator, c.value_target) == ("naive", "plain"), c.summary()
+    assert c.policy_error_vs_naive <= c.tol == 1e-4 and c.naive_bias > 100 * c.tol
+
+
+@pytest.mark.conformance_heavy
+def test_report_is_in_sync_with_what_the_kit_computes():
+    committed = REPORT.read_text(encoding="utf-8")
+    computed = sections(render([lib for lib in sections(committed) if installed(lib)], committed))
+    for library, text in sections(committed).items():
+        assert computed[library] == text, f"{library}: REPORT.md is stale; run python -m equiv.testing report"
