@@ -50,6 +50,26 @@ def test_torchrl_td0_rounds_gamma_to_float32_under_the_default_dtype():
         CHECKS["soft_target"][0](td0, examples=1, shrink=False)
 
 
+@needs_torchrl
+def test_torchrl_discrete_sac_target_holds_by_default_and_loses_the_truncation_bootstrap_with_skip_done_states():
+    with default_dtype(torch.float64):
+        sac = load_adapter("equiv.testing.adapters.torchrl:discrete_sac")
+        CHECKS["soft_target"][0](sac, examples=1, shrink=False)
+        CHECKS["truncation"][0](sac, examples=1, shrink=False)
+        skip = load_adapter("equiv.testing.adapters.torchrl:discrete_sac_skip_done")
+        CHECKS["soft_target"][0](skip, examples=1, shrink=False)  # no truncation: the option is harmless
+        with pytest.raises(ConformanceError, match=r"\(46\) with a time limit") as info:
+            CHECKS["truncation"][0](skip, examples=1, shrink=False)
+        assert info.value.error > 1e-2
+
+
+@needs_torchrl
+def test_torchrl_a2c_loss_is_the_naive_estimator():
+    with default_dtype(torch.float64):
+        c = classify_pg_loss(load_adapter("equiv.testing.adapters.torchrl:a2c"))
+    assert (c.estimator, c.value_target) == ("naive", "plain"), c.summary()
+
+
 @needs_sb3
 def test_sb3_a2c_train_is_the_naive_estimator():
     c = classify_pg_loss(load_adapter("equiv.testing.adapters.sb3:a2c"))

@@ -23,7 +23,7 @@ import pytest
 import equiv.losses
 import equiv.targets
 import equiv.testing.reference
-from equiv.testing import CHECKS, EQUIV, ConformanceError, classify_pg_loss, run_checks
+from equiv.testing import CHECKS, EQUIV, EQUIV_ENTROPY, ConformanceError, classify_pg_loss, run_checks
 from tests import bug_catalogue
 from tests.kit_fixtures import BROKEN_TRUNCATION, NAIVE
 
@@ -51,7 +51,9 @@ MAPPED = {
     "printed_eq80_without_bootstrap": ("a2c", "(80)"),
     "printed_eq54_value_target": ("soft_target", "Eq. (46)"),
     "printed_eq11_soft_value": ("boltzmann", "Eq. (29)"),
+    "printed_eq83_entropy_target": ("soft_target", "Eq. (45)"),  # through EQUIV_ENTROPY (regularizer="entropy")
 }
+ENTROPY_CONVENTION = {"printed_eq83_entropy_target"}
 # Catalogue bugs with no user-facing contract: they replace the kit's own ground truth (equiv.mdp,
 # equiv.expected) or a function no contract reaches.
 NOT_A_CONTRACT = {
@@ -61,7 +63,6 @@ NOT_A_CONTRACT = {
     "value_coefficient_half": "soft_q_gradient_terms is a diagnostic split, not a loss a user supplies",
     "printed_eq43_lambda_backup": "equiv.mdp is ground truth",
     "printed_eq37_nstep_value_backup": "equiv.mdp is ground truth",
-    "printed_eq83_entropy_target": "entropy_bonus_target: the soft-target contract is the KL form (Eq. (45))",
     "printed_sec63_one_over_gamma": "equiv.expected is ground truth",
     "printed_eq49_r0": "equiv.mdp is ground truth",
     "printed_eq52_without_kl_gradient": "equiv.expected is ground truth",
@@ -96,13 +97,17 @@ def test_every_catalogue_bug_is_mapped_or_excluded_with_a_reason():
 def test_equiv_passes_every_check():
     verdicts = run_checks(EQUIV, examples=EXAMPLES)
     assert [(v.check, v.status) for v in verdicts] == [(c, "holds") for c in CHECKS] + [("classify_pg", "proper")]
+    entropy = {v.check: v.status for v in run_checks(EQUIV_ENTROPY, examples=EXAMPLES, classify=False)}
+    assert entropy == {**{c: "n/a" for c in CHECKS}, **dict.fromkeys(
+        ("soft_target", "truncation", "hard_limit", "reward_scaling"), "holds")}
 
 
 @pytest.mark.parametrize("name", sorted(MAPPED))
 def test_catalogue_bug_fails_its_check_naming_the_equation(name):
     check, equation = MAPPED[name]
+    adapter = EQUIV_ENTROPY if name in ENTROPY_CONVENTION else EQUIV
     with wrong(name), pytest.raises(ConformanceError) as info:
-        CHECKS[check][0](EQUIV, examples=EXAMPLES, shrink=False)
+        CHECKS[check][0](adapter, examples=EXAMPLES, shrink=False)
     assert info.value.check == check
     assert equation in info.value.equation, info.value.equation
     assert info.value.error > 1e3 * info.value.tol  # misses by a wide margin, not by rounding
@@ -154,8 +159,9 @@ def test_pytest_plugin_three_line_file(pytester):
     """))
     pytester.syspathinsert(ROOT)
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:xdist", "-q")
-    result.assert_outcomes(passed=len(CHECKS) - 1, failed=1)
+    result.assert_outcomes(passed=len(CHECKS) - 2, failed=2)  # truncation, and hard_limit (truncated rows)
     result.stdout.fnmatch_lines(["*test_equiv?truncation?*", "*(46) with a time limit*"])
+    result.stdout.fnmatch_lines(["*test_equiv?hard_limit?*", "*Eq. (81)*"])
 
 
 def test_cli_table(capsys):

@@ -43,11 +43,12 @@ from .checks import (
     default_examples,
 )
 from .contracts import A2CBatch, SoftQBatch, TargetBatch, Unsupported, gradient_surrogate
-from .reference import EQUIV, EquivAdapter
+from .reference import EQUIV, EQUIV_ENTROPY, EquivAdapter, EquivEntropyAdapter
 from .runner import Verdict, format_table, load_adapter, run_checks
 
 __all__ = [
-    "A2CBatch", "CHECKS", "Classification", "ConformanceError", "EQUIV", "EquivAdapter", "NotApplicable",
+    "A2CBatch", "CHECKS", "Classification", "ConformanceError", "EQUIV", "EQUIV_ENTROPY", "EquivAdapter",
+    "EquivEntropyAdapter", "NotApplicable",
     "SoftQBatch", "TargetBatch", "Unsupported", "Verdict", "check_a2c_proper", "check_boltzmann", "check_eq65",
     "check_hard_limit", "check_lambda_target", "check_reward_scaling", "check_soft_target", "check_truncation",
     "classify_pg_loss", "default_examples", "format_table", "gradient_surrogate", "load_adapter", "run_checks",

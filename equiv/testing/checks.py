@@ -144,6 +144,24 @@ def _ref_ok(adapter: object) -> bool:
     return bool(getattr(adapter, "reference_policy", False))
 
 
+def _entropy(adapter: object) -> bool:
+    """``regularizer = "entropy"``: the adapter's targets use the entropy bonus τH (uniform π̄), i.e.
+    V(s') = τ log Σ_a' exp(Q̄/τ) = V_Q̄(s') + τ log A (Eq. (83), corrected), as SAC-style targets do;
+    only the 1-step target is checked in that convention."""
+    value = getattr(adapter, "regularizer", "kl")
+    if value not in ("kl", "entropy"):
+        raise ValueError(f"adapter.regularizer must be 'kl' or 'entropy', got {value!r}")
+    if value == "entropy" and _ref_ok(adapter):
+        raise ValueError("adapter.regularizer='entropy' needs reference_policy = False (uniform π̄)")
+    return value == "entropy"
+
+
+def _entropy_shift(case: _cases.Case) -> torch.Tensor:
+    """E[y_entropy − y_KL | s, a] for the 1-step target: γ τ log A · P(s' not terminal | s, a)."""
+    mdp = case.mdp
+    return mdp.gamma * mdp.tau * math.log(mdp.num_actions) * mdp.continuation.sum(-1)
+
+
 def _compare(check: str, equation: str, what: str, expected: torch.Tensor, got: object, scale: float,
              tol: float, case: _cases.Case | None, finding: str = "") -> float:
     """Raise ConformanceError unless |got − expected| ≤ tol · scale everywhere; return the relative error."""
@@ -310,7 +328,7 @@ def check_soft_target(adapter: object, *, examples: int | None = None, shrink: b
     fn = _soft_target_fn(adapter)
     case0, cols0 = _probe_case(adapter)
     batch0 = _target_batch(case0, cols0, adapter)
-    ns = _probe(lambda n: fn(batch0, gamma=0.9, tau=0.7, n=n), [1, 2, 3, None])
+    ns = _probe(lambda n: fn(batch0, gamma=0.9, tau=0.7, n=n), [1] if _entropy(adapter) else [1, 2, 3, None])
     if not ns:
         raise NotApplicable("soft_target supports no n among 1, 2, 3, None")
     tol = _rtol(adapter)
@@ -332,6 +350,8 @@ def check_soft_target(adapter: object, *, examples: int | None = None, shrink: b
             m = T - t if n is None else min(n, T - t)
             means, mask = _conditional_means(y, cols, t, mdp.num_states, mdp.num_actions)
             truth = _windowed_truth(case, m) if m > 1 else boltzmann_backup(mdp, case.q_bar)
+            if _entropy(adapter):
+                truth = truth + _entropy_shift(case)
             eq = ("Eq. (45), §3.5: E[y_t|s_t,a_t] = [T Q̄](s_t,a_t) for any behaviour" if m == 1 else
                   f"Eq. (46), (40)-(41): E[y_t|s_t,a_t] = [T_(π^B_Q̄,{m}) Q̄](s_t,a_t)")
             _compare("soft_target", eq, f"n={n}, row t={t} of T={T} (m={m} steps), E[y_t | s_t, a_t]",
@@ -349,7 +369,7 @@ def check_truncation(adapter: object, *, examples: int | None = None, shrink: bo
     fn = _soft_target_fn(adapter)
     case0, cols0 = _probe_case(adapter)
     batch0 = _target_batch(case0, cols0, adapter)
-    ns = _probe(lambda n: fn(batch0, gamma=0.9, tau=0.7, n=n), [1, 2, 3, None])
+    ns = _probe(lambda n: fn(batch0, gamma=0.9, tau=0.7, n=n), [1] if _entropy(adapter) else [1, 2, 3, None])
     if not ns:
         raise NotApplicable("soft_target supports no n among 1, 2, 3, None")
     tol = _rtol(adapter)
@@ -370,6 +390,8 @@ def check_truncation(adapter: object, *, examples: int | None = None, shrink: bo
             m = (k + 1 - t) if n is None else min(n, k + 1 - t)
             means, mask = _conditional_means(y, cols, t, mdp.num_states, mdp.num_actions)
             truth = _windowed_truth(case, m) if m > 1 else boltzmann_backup(mdp, case.q_bar)
+            if _entropy(adapter):
+                truth = truth + _entropy_shift(case)
             _compare("truncation", f"Eqs. (40)-(41), (46) with a time limit after row k={k}: "
                      f"E[y_t|s_t,a_t] = [T_(π^B_Q̄,{m}) Q̄]",
                      f"n={n}, row t={t}, truncated after row {k}", truth[mask], means[mask], scale, tol, case)
@@ -384,6 +406,8 @@ def check_lambda_target(adapter: object, *, examples: int | None = None, shrink:
     segment end, and paths that terminate stop there (the next episode's rows are random).
     """
     fn = _method(adapter, "lambda_soft_target")
+    if _entropy(adapter):
+        raise NotApplicable("the λ target is checked in the KL convention only")
     case0, cols0 = _probe_case(adapter)
     try:
         fn(_target_batch(case0, cols0, adapter), gamma=0.9, tau=0.7, lam=0.5)
@@ -450,6 +474,8 @@ def check_hard_limit(adapter: object, *, examples: int | None = None, shrink: bo
             if not (isinstance(y, torch.Tensor) and y.shape == hard.shape):
                 _compare("hard_limit", "Eq. (81)", "output shape", hard, y, 1.0, tol, None)
             gap = (hard - y.detach().to(hard.dtype))
+            if _entropy(adapter):  # τ log Σ exp(Q/τ) ≥ max Q: the entropy-bonus target lies above the hard one
+                gap = -gap
             err = float(gap.abs().max()) if bool(torch.isfinite(gap).all()) else math.inf
             if not (err <= bound and float(gap.min()) >= -tol * scale):
                 raise ConformanceError(
@@ -514,6 +540,12 @@ def _column(batch, b: int, B: int):
 def _weighted_total(adapter: object, fn: Callable, batch, weight: torch.Tensor, check: str, **kw) -> torch.Tensor:
     """Σ_b w_b Σ_t loss[t, b]: the exact expectation over the enumerated paths."""
     B = int(weight.shape[0])
+    if getattr(adapter, "weighted", False) and isinstance(batch, A2CBatch):
+        out = fn(batch._replace(weight=weight), **kw)
+        if not isinstance(out, torch.Tensor) or out.dim() != 0:
+            raise ConformanceError(check, "contract", "a weighted adapter must return a scalar, got "
+                                   f"{getattr(out, 'shape', type(out).__name__)}", error=math.inf, tol=0.0)
+        return out
     if getattr(adapter, "columnwise", False):
         total = 0.0
         for b in range(B):

@@ -35,10 +35,15 @@ Methods (all optional):
     policy + c · value.
 
 Attributes (all optional): ``name`` (str); ``reference_policy`` (bool, default False: only the uniform
-π̄, i.e. an entropy bonus, is supported); ``rtol`` (float, default 1e-9: the relative tolerance of the
+π̄, i.e. an entropy bonus, is supported); ``regularizer`` ("kl", default, or "entropy": the targets add
+the entropy bonus τH instead of charging −τKL against the uniform π̄, so V(s') = τ log Σ exp(Q̄/τ) =
+V_Q̄(s') + τ log A as in SAC-style targets; checked for the 1-step target); ``rtol`` (float, default 1e-9: the relative tolerance of the
 comparison, to be raised only for float32 libraries, with the reason in ``rtol_reason``);
 ``columnwise`` (bool, default False: the loss methods are called with one column (B = 1) at a time and may
-return the *sum* over that column's rows as a scalar — for libraries that only return reduced losses).
+return the *sum* over that column's rows as a scalar — for libraries that only return reduced losses);
+``weighted`` (bool, default False: ``a2c_loss`` gets ``batch.weight`` and returns the scalar
+Σ_b weight_b Σ_t loss[t, b] — for libraries whose parameters must be their own ``nn.Parameter`` objects,
+so that the adapter runs the backward pass itself and returns :func:`gradient_surrogate`).
 """
 
 from __future__ import annotations
@@ -100,6 +105,7 @@ class A2CBatch(NamedTuple):
     next_states: torch.Tensor | None = None  # int64 [T, B]
     policy_logits: torch.Tensor | None = None  # [S, A] leaf
     value_table: torch.Tensor | None = None  # [S] leaf
+    weight: torch.Tensor | None = None  # [B] path probabilities, given only to adapters with weighted = True
 
 
 def gradient_surrogate(batch: A2CBatch, logits_grad: torch.Tensor, value_grad: torch.Tensor) -> torch.Tensor:

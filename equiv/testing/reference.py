@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from equiv.boltzmann import boltzmann_log_policy, kl_divergence, soft_value
 from equiv.losses import a2c_loss, gather_actions, soft_q_loss
-from equiv.targets import lambda_soft_target, nstep_advantage, nstep_soft_target, one_step_soft_target
+from equiv.targets import (
+    entropy_bonus_target,
+    lambda_soft_target,
+    nstep_advantage,
+    nstep_soft_target,
+    one_step_soft_target,
+)
 
-from .contracts import A2CBatch, SoftQBatch, TargetBatch
+from .contracts import A2CBatch, SoftQBatch, TargetBatch, Unsupported
 
-__all__ = ["EQUIV", "EquivAdapter"]
+__all__ = ["EQUIV", "EQUIV_ENTROPY", "EquivAdapter", "EquivEntropyAdapter"]
 
 
 class EquivAdapter:
@@ -59,4 +65,18 @@ class EquivAdapter:
                         batch.values + advantage, tau=tau, value_coef=value_coef)
 
 
+class EquivEntropyAdapter:
+    """equiv's "soft, entropy bonus" 1-step target y = r + γ τ log Σ exp(Q̄(s')/τ), Eq. (83) corrected."""
+
+    name = "equiv entropy_bonus_target"
+    regularizer = "entropy"
+    reference_policy = False
+
+    def soft_target(self, batch: TargetBatch, *, gamma, tau, n):
+        if n != 1:
+            raise Unsupported("entropy_bonus_target is the 1-step target")
+        return entropy_bonus_target(batch.rewards, batch.next_q, batch.terminated, gamma=gamma, tau=tau)
+
+
 EQUIV = EquivAdapter()
+EQUIV_ENTROPY = EquivEntropyAdapter()

@@ -34,17 +34,29 @@ default dtype float32 (as users run them); a "differs" is re-run with default dt
 in gym setup command: 'extras_require' must be a dictionary whose values are strings or lists of
 strings containing valid project/version requirement specifiers`); d3rlpy 2.8.1 pins gymnasium 1.0.0,
 which would downgrade the project's gymnasium, so it was not installed.  Tianshou 2.0.1 installs; its
-adapter was not written in this session.
+adapter was not written in this session.  Not checked: TorchRL DiscreteSACLoss's actor and Q losses (only
+its target), SB3's and TorchRL's n-step (n < segment) options.
 """
 
 NOTES = {
-    ("torchrl", "precision"): "precision, not semantics: TorchRL builds `gamma * (~terminated).int()` in the "
-    "default dtype, so γ is rounded to float32 even for float64 inputs (relative error ~3e-8); holds with "
-    "default dtype float64. Repro: `python equiv/testing/repro/torchrl_gamma_float32.py`",
+    ("torchrl", "precision"): "precision, not semantics: TorchRL makes constants in torch's default dtype "
+    "(e.g. `gamma * (~terminated).int()` in the functional estimators, so γ is rounded to float32 even for "
+    "float64 inputs; repro: `python equiv/testing/repro/torchrl_gamma_float32.py`); holds with default "
+    "dtype float64",
     "naive": "design choice: the naive estimator (79) — entropy bonus at s_t only, returns without the "
     "later steps' KL, value regressed on the plain return; it is not the gradient of the regularised "
     "objective (bias in column error)",
     "naive_a2c": "follows from the naive estimator (79), see classify_pg: a design choice, not a defect",
+}
+
+
+SKIP_DONE = ("defect under this option: with `skip_done_states=True` the next-state value is zeroed for every "
+             "`done` state, and `done` includes truncation, so a time-limited step gets y = r without its "
+             "γ·V(s') bootstrap (the default `skip_done_states=False` holds). Repro: "
+             "`python equiv/testing/repro/torchrl_discrete_sac_skip_done_truncation.py`")
+BY_ADAPTER = {
+    ("discrete_sac_skip_done", "truncation"): SKIP_DONE,
+    ("discrete_sac_skip_done", "hard_limit"): "the same defect: the τ → 0 batches contain truncated rows. " + SKIP_DONE,
 }
 
 
@@ -71,7 +83,9 @@ def versions(library: str) -> str:
     return ", ".join(f"{d}=={importlib.metadata.version(d)}" for d in LIBRARIES[library][0])
 
 
-def _meaning(library: str, v: Verdict, v64: Verdict | None, classification: str | None) -> str:
+def _meaning(library: str, spec: str, v: Verdict, v64: Verdict | None, classification: str | None) -> str:
+    if (spec.rsplit(":", 1)[1], v.check) in BY_ADAPTER and v.status == "differs":
+        return BY_ADAPTER[spec.rsplit(":", 1)[1], v.check]
     if v.status == "n/a":
         return v.detail
     if v.status == "holds" or v.status == "proper":
@@ -80,6 +94,8 @@ def _meaning(library: str, v: Verdict, v64: Verdict | None, classification: str 
         return NOTES["naive"]
     if v64 is not None and v64.status in ("holds", "proper"):
         return NOTES.get((library, "precision"), "holds with default dtype float64 (a float32 effect)")
+    if v64 is not None and v.check == "classify_pg" and v64.status == "naive":
+        return "float64: naive (float32 constants blur the match at ~1e-8). " + NOTES["naive"]
     if v.check == "a2c" and classification == "naive":
         return NOTES["naive_a2c"]
     return "differs: " + (v.detail.splitlines()[0] if v.detail else "")
@@ -94,25 +110,26 @@ def library_section(library: str, examples: int | None = None) -> str:
     lines = [f"## {library}", "", f"Versions: {versions(library)}; torch=={torch.__version__}.", "",
              "| adapter | check | verdict | error | tol | float64 | meaning |", "|---|---|---|---|---|---|---|"]
     for spec in LIBRARIES[library][1]:
-        adapter = load_adapter(spec)
         with default_dtype(torch.float32):
+            adapter = load_adapter(spec)
             verdicts = run_checks(adapter, examples=examples)
-        classification = next((v.status for v in verdicts if v.check == "classify_pg"), None)
+        by64: dict[str, Verdict] = {}
+        if any(v.status in ("differs", "neither") for v in verdicts):
+            with default_dtype(torch.float64):  # a fresh adapter: libraries build constants at construction
+                by64 = {v.check: v for v in run_checks(load_adapter(spec), examples=examples)}
+        cls = next((v.status for v in verdicts if v.check == "classify_pg"), None)
+        cls64 = by64["classify_pg"].status if "classify_pg" in by64 else cls
+        name = getattr(adapter, "name", spec)
         for v in verdicts:
             if v.status == "n/a":
                 continue
-            v64 = None
-            if v.status == "differs" or (v.check == "classify_pg" and v.status == "neither"):
-                with default_dtype(torch.float64):
-                    v64 = run_checks(adapter, checks=[v.check], examples=examples)[0]
-            name = getattr(adapter, "name", spec)
+            v64 = by64.get(v.check) if v.status in ("differs", "neither") else None
             cells = [f"{name} (`{spec.rsplit(':', 1)[1]}`)", v.check, v.status, _fmt(v.error), _fmt(v.tol),
-                     "" if v64 is None else v64.status, _meaning(library, v, v64, classification)]
+                     "" if v64 is None else v64.status, _meaning(library, spec, v, v64, cls64)]
             lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         missing = [v.check for v in verdicts if v.status == "n/a"]
         if missing:
-            lines.append(f"| {getattr(adapter, 'name', spec)} | {', '.join(missing)} | n/a | | | | no such "
-                         "method or option in this adapter |")
+            lines.append(f"| {name} | {', '.join(missing)} | n/a | | | | no such method or option in this adapter |")
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,9 @@ LIBRARIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "equiv.testing.adapters.torchrl:td1",
             "equiv.testing.adapters.torchrl:td_lambda",
             "equiv.testing.adapters.torchrl:gae",
+            "equiv.testing.adapters.torchrl:discrete_sac",
+            "equiv.testing.adapters.torchrl:discrete_sac_skip_done",
+            "equiv.testing.adapters.torchrl:a2c",
         ),
     ),
     "stable-baselines3": (
