@@ -34,11 +34,11 @@ class Case:
 
     def describe(self) -> str:
         m = self.mdp
-        torch_opts = dict(precision=4, sci_mode=False)
+        torch_opts = {"precision": 4, "sci_mode": False}
         with _printoptions(**torch_opts):
             lines = [
-                f"S={m.num_states} A={m.num_actions} gamma={m.gamma:.6g} tau={m.tau:.6g} seed={self.seed} "
-                f"terminal={m.terminal_mask.tolist()}",
+                (f"S={m.num_states} A={m.num_actions} gamma={m.gamma:.6g} tau={m.tau:.6g} seed={self.seed} "
+                 f"terminal={m.terminal_mask.tolist()}"),
                 f"P[s,a,s']={m.transitions.tolist()!s:.600}",
                 f"R[s,a]={m.rewards}",
                 f"ref_policy={m.ref_probs if m.ref_policy is not None else 'uniform'}",

@@ -9,7 +9,7 @@ import types
 
 from .checks import CHECKS, ConformanceError, NotApplicable, classify_pg_loss
 
-__all__ = ["Verdict", "load_adapter", "run_checks", "format_table"]
+__all__ = ["Verdict", "format_table", "load_adapter", "run_checks"]
 
 
 @dataclasses.dataclass

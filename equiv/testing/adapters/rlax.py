@@ -38,7 +38,7 @@ def _inputs(batch: TargetBatch, gamma: float, tau: float, jnp):
     r, _, next_v, tau_kl = soft_pieces(batch, tau)
     done = (batch.terminated | batch.truncated).numpy()
     discount = gamma * (1.0 - batch.terminated.numpy().astype(np.float64))
-    arr = lambda x: jnp.asarray(x.detach().numpy() if isinstance(x, torch.Tensor) else x, dtype=jnp.float64)  # noqa: E731
+    arr = lambda x: jnp.asarray(x.detach().numpy() if isinstance(x, torch.Tensor) else x, dtype=jnp.float64)
     return arr(r), arr(discount), arr(next_v), done, tau_kl
 
 

@@ -70,7 +70,7 @@ class SB3A2C:
             torch.set_default_dtype(torch.float32)  # SB3 is float32 (its buffers are float32 numpy arrays)
             try:
                 model = A2C("MlpPolicy", OneHot(), n_steps=T, gae_lambda=1.0, normalize_advantage=False,
-                            max_grad_norm=math.inf, policy_kwargs=dict(net_arch=dict(pi=[], vf=[])),
+                            max_grad_norm=math.inf, policy_kwargs={"net_arch": {"pi": [], "vf": []}},
                             device="cpu", seed=0)
             finally:
                 torch.set_default_dtype(old)

@@ -166,8 +166,8 @@ class DiscreteSACTarget:
             raise Unsupported("DiscreteSACLoss's target is the 1-step target")
         T, B, A = batch.q.shape
         loss = self._loss(A, gamma, tau)
-        flat = lambda x: x.reshape(T * B, *x.shape[2:])  # noqa: E731
-        col = lambda x: flat(x).unsqueeze(-1)  # noqa: E731
+        flat = lambda x: x.reshape(T * B, *x.shape[2:])
+        col = lambda x: flat(x).unsqueeze(-1)
         done = batch.terminated | batch.truncated
         td = TensorDict({
             "observation": flat(batch.q.detach()),
@@ -251,7 +251,7 @@ class A2CLossAdapter:
             logits.copy_(batch.policy_logits)
             values.copy_(batch.value_table)
         eye = torch.eye(S, dtype=torch.float64)
-        bt = lambda x: x.transpose(0, 1)  # noqa: E731  [T, B, ...] → [B, T, ...] (TorchRL: time on dim 1)
+        bt = lambda x: x.transpose(0, 1)
         T, B = batch.rewards.shape
         td = TensorDict({
             "observation": eye[bt(batch.states)],
