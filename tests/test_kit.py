@@ -95,6 +95,7 @@ def test_every_catalogue_bug_is_mapped_or_excluded_with_a_reason():
 
 
 def test_equiv_passes_every_check():
+    CHECKS["soft_target"][0](EQUIV, examples=EXAMPLES)  # the plain call's defaults: shrink, then explicit examples
     verdicts = run_checks(EQUIV, examples=EXAMPLES)
     assert [(v.check, v.status) for v in verdicts] == [(c, "holds") for c in CHECKS] + [("classify_pg", "proper")]
     entropy = {v.check: v.status for v in run_checks(EQUIV_ENTROPY, examples=EXAMPLES, classify=False)}

@@ -6,6 +6,8 @@ function (a bug of tests/bug_catalogue.py) in the namespaces this module and equ
 
 from __future__ import annotations
 
+import math
+
 from equiv.boltzmann import boltzmann_log_policy, kl_divergence, soft_value
 from equiv.losses import a2c_loss, gather_actions, soft_q_loss
 from equiv.targets import (
@@ -16,7 +18,7 @@ from equiv.targets import (
     one_step_soft_target,
 )
 
-from .contracts import A2CBatch, SoftQBatch, TargetBatch, Unsupported
+from .contracts import A2CBatch, SoftQBatch, TargetBatch
 
 __all__ = ["EQUIV", "EQUIV_ENTROPY", "EquivAdapter", "EquivEntropyAdapter"]
 
@@ -66,16 +68,22 @@ class EquivAdapter:
 
 
 class EquivEntropyAdapter:
-    """equiv's "soft, entropy bonus" 1-step target y = r + γ τ log Σ exp(Q̄(s')/τ), Eq. (83) corrected."""
+    """equiv's "soft, entropy bonus" targets (uniform π̄): n = 1 is ``entropy_bonus_target``,
+    y = r + γ τ log Σ exp(Q̄(s')/τ) (Eq. (83) corrected); n ≥ 2 is Eq. (46) with τH = τ log A − τKL at every
+    later state: ``nstep_soft_target`` with KL − log A and the bootstrap V + τ log A."""
 
     name = "equiv entropy_bonus_target"
     regularizer = "entropy"
     reference_policy = False
 
     def soft_target(self, batch: TargetBatch, *, gamma, tau, n):
-        if n != 1:
-            raise Unsupported("entropy_bonus_target is the 1-step target")
-        return entropy_bonus_target(batch.rewards, batch.next_q, batch.terminated, gamma=gamma, tau=tau)
+        if n == 1:
+            return entropy_bonus_target(batch.rewards, batch.next_q, batch.terminated, gamma=gamma, tau=tau)
+        log_a = math.log(batch.q.shape[-1])
+        kl = kl_divergence(boltzmann_log_policy(batch.q, tau, None), None)
+        next_values = soft_value(batch.next_q, tau, None)
+        return nstep_soft_target(batch.rewards, kl - log_a, next_values + tau * log_a, batch.terminated,
+                                 batch.truncated, gamma=gamma, tau=tau, n=n)
 
 
 EQUIV = EquivAdapter()

@@ -33,8 +33,7 @@ default dtype float32 (as users run them); a "differs" is re-run with default dt
 "float64").  Not installable here: DI-engine (its `gym` dependency fails to build under this pip: `error
 in gym setup command: 'extras_require' must be a dictionary whose values are strings or lists of
 strings containing valid project/version requirement specifiers`); d3rlpy 2.8.1 pins gymnasium 1.0.0,
-which would downgrade the project's gymnasium, so it was not installed.  Tianshou 2.0.1 installs; its
-adapter was not written in this session.  Not checked: TorchRL DiscreteSACLoss's actor and Q losses (only
+which would downgrade the project's gymnasium, so it was not installed.  Not checked: TorchRL DiscreteSACLoss's actor and Q losses (only
 its target), SB3's and TorchRL's n-step (n < segment) options.
 """
 
@@ -54,9 +53,15 @@ SKIP_DONE = ("defect under this option: with `skip_done_states=True` the next-st
              "`done` state, and `done` includes truncation, so a time-limited step gets y = r without its "
              "γ·V(s') bootstrap (the default `skip_done_states=False` holds). Repro: "
              "`python equiv/testing/repro/torchrl_discrete_sac_skip_done_truncation.py`")
+TIANSHOU_NSTEP = ("design choice (a limitation for n ≥ 2): Tianshou's n-step target sums the raw rewards and adds "
+                  "the entropy bonus only in the bootstrap value at s_{t+n}; the entropy of the intermediate states "
+                  "is missing (verified: it equals Σ γ^d r + γ^m V_ent to 1e-15). Holds at n = 1 (adapter "
+                  "`discrete_sac_1step`)")
 BY_ADAPTER = {
-    ("discrete_sac_skip_done", "truncation"): SKIP_DONE,
-    ("discrete_sac_skip_done", "hard_limit"): "the same defect: the τ → 0 batches contain truncated rows. " + SKIP_DONE,
+    ("tianshou:discrete_sac", "soft_target"): TIANSHOU_NSTEP,
+    ("tianshou:discrete_sac", "truncation"): TIANSHOU_NSTEP,
+    ("torchrl:discrete_sac_skip_done", "truncation"): SKIP_DONE,
+    ("torchrl:discrete_sac_skip_done", "hard_limit"): "the same defect: the τ → 0 batches contain truncated rows. " + SKIP_DONE,
 }
 
 
@@ -84,8 +89,9 @@ def versions(library: str) -> str:
 
 
 def _meaning(library: str, spec: str, v: Verdict, v64: Verdict | None, classification: str | None) -> str:
-    if (spec.rsplit(":", 1)[1], v.check) in BY_ADAPTER and v.status == "differs":
-        return BY_ADAPTER[spec.rsplit(":", 1)[1], v.check]
+    key = (spec.split("adapters.")[-1], v.check)
+    if key in BY_ADAPTER and v.status == "differs" and not (v64 is not None and v64.status == "holds"):
+        return BY_ADAPTER[key]
     if v.status == "n/a":
         return v.detail
     if v.status == "holds" or v.status == "proper":

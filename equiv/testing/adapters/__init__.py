@@ -32,6 +32,13 @@ LIBRARIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "equiv.testing.adapters.rlax:lambda_returns",
         ),
     ),
+    "tianshou": (
+        ("tianshou",),
+        (
+            "equiv.testing.adapters.tianshou:discrete_sac",
+            "equiv.testing.adapters.tianshou:discrete_sac_1step",
+        ),
+    ),
 }
-HEAVY = ("rlax",)
+HEAVY = ("rlax", "tianshou")
 """Libraries whose adapters run only under the conformance_heavy marker (slow imports)."""
