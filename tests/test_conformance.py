@@ -83,3 +83,35 @@ def test_report_is_in_sync_with_what_the_kit_computes():
     computed = sections(render([lib for lib in sections(committed) if installed(lib)], committed))
     for library, text in sections(committed).items():
         assert computed[library] == text, f"{library}: REPORT.md is stale; run python -m equiv.testing report"
+
+
+@pytest.mark.conformance_heavy
+@pytest.mark.skipif(not installed("tianshou"), reason="tianshou not installed (equiv[conformance-heavy])")
+def test_tianshou_discrete_sac_nstep_target_lacks_the_intermediate_entropy():
+    one = load_adapter("equiv.testing.adapters.tianshou:discrete_sac_1step")
+    CHECKS["soft_target"][0](one, examples=2, shrink=False)
+    CHECKS["truncation"][0](one, examples=2, shrink=False)
+    nstep = load_adapter("equiv.testing.adapters.tianshou:discrete_sac")
+    with pytest.raises(ConformanceError, match=r"Eq\. \(46\)") as info:
+        CHECKS["soft_target"][0](nstep, examples=2, shrink=False)
+    assert info.value.error > 1e-3
+    # What it computes instead (REPORT.md's claim): raw rewards, entropy only in the bootstrap V_ent(s_{t+n}).
+    from equiv import nstep_return
+    from equiv.testing.checks import _random_target_batch
+
+    for seed in range(3):
+        batch = _random_target_batch(nstep, seed, 4, 5, 3)
+        v_ent = 0.6 * torch.logsumexp(batch.next_q / 0.6, -1)
+        for n in (2, 3, None):
+            expected = nstep_return(batch.rewards, v_ent, batch.terminated, batch.truncated, gamma=0.9, n=n)
+            torch.testing.assert_close(nstep.soft_target(batch, gamma=0.9, tau=0.6, n=n), expected,
+                                       rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.conformance_heavy
+@pytest.mark.skipif(not installed("rlax"), reason="rlax not installed (equiv[conformance-heavy])")
+def test_rlax_multistep_returns_hold():
+    for spec in ("equiv.testing.adapters.rlax:n_step", "equiv.testing.adapters.rlax:lambda_returns"):
+        adapter = load_adapter(spec)
+        for check in ("soft_target", "truncation"):
+            CHECKS[check][0](adapter, examples=2, shrink=False)

@@ -30,7 +30,7 @@ own code and documents how it maps the library's conventions.  "error" is the re
 first failing comparison (against the stated tolerance); for `classify_pg` it is the naive
 estimator's bias, ‖g(79) − g(80)‖∞ / ‖g(80)‖∞ on the classification cases.  Checks ran with torch's
 default dtype float32 (as users run them); a "differs" is re-run with default dtype float64 (column
-"float64").  Not installable here: DI-engine (its `gym` dependency fails to build under this pip: `error
+"float64", with its error where it still differs).  Not installable here: DI-engine (its `gym` dependency fails to build under this pip: `error
 in gym setup command: 'extras_require' must be a dictionary whose values are strings or lists of
 strings containing valid project/version requirement specifiers`); d3rlpy 2.8.1 pins gymnasium 1.0.0,
 which would downgrade the project's gymnasium, so it was not installed.  Not checked: TorchRL DiscreteSACLoss's actor and Q losses (only
@@ -111,6 +111,12 @@ def _fmt(x: float | None) -> str:
     return "" if x is None else f"{x:.2e}"
 
 
+def _cell64(v64: Verdict | None) -> str:
+    if v64 is None:
+        return ""
+    return v64.status + (f" ({v64.error:.2e})" if v64.error is not None and v64.status == "differs" else "")
+
+
 def library_section(library: str, examples: int | None = None) -> str:
     """The markdown section of one installed library (computed now)."""
     lines = [f"## {library}", "", f"Versions: {versions(library)}; torch=={torch.__version__}.", "",
@@ -131,7 +137,7 @@ def library_section(library: str, examples: int | None = None) -> str:
                 continue
             v64 = by64.get(v.check) if v.status in ("differs", "neither") else None
             cells = [f"{name} (`{spec.rsplit(':', 1)[1]}`)", v.check, v.status, _fmt(v.error), _fmt(v.tol),
-                     "" if v64 is None else v64.status, _meaning(library, spec, v, v64, cls64)]
+                     _cell64(v64), _meaning(library, spec, v, v64, cls64)]
             lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         missing = [v.check for v in verdicts if v.status == "n/a"]
         if missing:

@@ -16,6 +16,7 @@ Conventions mapped:
 
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 
 import torch
@@ -175,7 +176,9 @@ class DiscreteSACTarget:
             "next": TensorDict({"observation": flat(batch.next_q.detach()), "reward": col(batch.rewards.detach()),
                                 "done": col(done), "terminated": col(batch.terminated)}, batch_size=[T * B]),
         }, batch_size=[T * B])
-        y = loss._compute_target(td)
+        with warnings.catch_warnings():  # the kit sets the target network itself (identity): no updater needed
+            warnings.filterwarnings("ignore", message="No target network updater", category=UserWarning)
+            y = loss._compute_target(td)
         return y.reshape(T, B)
 
 
