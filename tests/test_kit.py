@@ -95,10 +95,10 @@ def test_every_catalogue_bug_is_mapped_or_excluded_with_a_reason():
 
 
 def test_equiv_passes_every_check():
-    CHECKS["soft_target"][0](EQUIV, examples=EXAMPLES)  # the plain call's defaults: shrink, then explicit examples
-    verdicts = run_checks(EQUIV, examples=EXAMPLES)
+    CHECKS["soft_target"][0](EQUIV, examples=1)  # the plain call's defaults: shrink, then explicit examples
+    verdicts = run_checks(EQUIV, examples=1)
     assert [(v.check, v.status) for v in verdicts] == [(c, "holds") for c in CHECKS] + [("classify_pg", "proper")]
-    entropy = {v.check: v.status for v in run_checks(EQUIV_ENTROPY, examples=EXAMPLES, classify=False)}
+    entropy = {v.check: v.status for v in run_checks(EQUIV_ENTROPY, examples=1, classify=False)}
     assert entropy == {**{c: "n/a" for c in CHECKS}, **dict.fromkeys(
         ("soft_target", "truncation", "hard_limit", "reward_scaling"), "holds")}
 
@@ -177,6 +177,7 @@ def test_cli_table(capsys):
     assert "MODULE:ADAPTER" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch (~5 s here): the in-process test_cli_table covers main()
 def test_cli_json_in_a_subprocess():
     out = subprocess.run([sys.executable, "-m", "equiv.testing", "tests.kit_fixtures:NAIVE", "--json", "--examples",
                           "1", "--checks", "a2c,classify_pg"], check=False, capture_output=True, text=True,

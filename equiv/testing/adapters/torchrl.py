@@ -166,7 +166,9 @@ class DiscreteSACTarget:
         if n != 1:
             raise Unsupported("DiscreteSACLoss's target is the 1-step target")
         T, B, A = batch.q.shape
-        loss = self._loss(A, gamma, tau)
+        with warnings.catch_warnings():  # the kit sets the target network itself (identity): no updater needed
+            warnings.filterwarnings("ignore", message="No target network updater", category=UserWarning)
+            loss = self._loss(A, gamma, tau)
         flat = lambda x: x.reshape(T * B, *x.shape[2:])
         col = lambda x: flat(x).unsqueeze(-1)
         done = batch.terminated | batch.truncated
