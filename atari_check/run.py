@@ -171,7 +171,8 @@ def provenance(device: torch.device) -> dict:
     equiv_dir = Path(equiv.__file__).resolve().parent
     sources = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in sorted(equiv_dir.glob("*.py"))}
     here = Path(__file__).resolve().parent
-    training_path = ("config.py", "envs.py", "learners.py", "lockstep.py", "losses.py", "networks.py", "run.py")
+    training_path = ("config.py", "envs.py", "learners.py", "lockstep.py", "losses.py", "minatar_env.py",
+                     "networks.py", "run.py")
     own = {name: hashlib.sha256((here / name).read_bytes()).hexdigest()[:16] for name in training_path}
     return {
         "git_commit": _git(["rev-parse", "HEAD"]),
