@@ -13,7 +13,7 @@ numbers outside 1..90 at load time.
 
 from __future__ import annotations
 
-from .registry import Claim
+from .claim import Claim
 
 EVIDENCE: dict[str, tuple[str, ...]] = {
     "eq006": ("tests/test_bandit_equivalence.py::test_eq6_regularized_reward_identity_for_any_policy",),

@@ -139,22 +139,17 @@ def check(
     return register
 
 
-def _load_all() -> None:
-    from . import checks  # noqa: F401  (importing registers every check)
-
-
 def registered_checks() -> dict[str, Check]:
-    """All registered checks by id (imports :mod:`proofs.checks`)."""
-    _load_all()
+    """The checks registered so far, by id (:func:`proofs.loader.load_checks` imports them all)."""
     return dict(_CHECKS)
 
 
 def get_check(id: str) -> Check:
-    _load_all()
     try:
         return _CHECKS[id]
     except KeyError:
-        raise ValueError(f"unknown check id {id!r}") from None
+        hint = "" if _CHECKS else " (no check is loaded: call proofs.loader.load_checks() first)"
+        raise ValueError(f"unknown check id {id!r}{hint}") from None
 
 
 def run_check(id: str) -> CheckResult:

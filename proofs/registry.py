@@ -27,7 +27,9 @@ import dataclasses
 import re
 from typing import Iterable
 
-from .core import CheckResult, registered_checks, run_check
+from .claim import ABOUT, KINDS, Claim
+from .core import CheckResult, run_check
+from .loader import load_checks, load_claims
 
 __all__ = [
     "KINDS",
@@ -41,7 +43,6 @@ __all__ = [
     "evaluate_all",
 ]
 
-KINDS = ("definition", "identity", "derivation step", "theorem", "empirical")
 VERDICTS = (
     "holds",
     "fails as printed",
@@ -55,39 +56,6 @@ VERDICTS = (
 PROBLEM_VERDICTS = ("fails", "error")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _SECTION = re.compile(r"^[1-7](\.[1-6])?$")
-
-
-@dataclasses.dataclass(frozen=True)
-class Claim:
-    """One claim of the paper.
-
-    Attributes:
-      id: stable identifier (``eq061`` for Eq. (61), ``text_…`` / ``emp_…`` for text claims).
-      equations: the numbered equations the claim is about (may be empty for pure text claims).
-      section: section of the paper, e.g. ``"3.5"``.
-      kind: one of KINDS.
-      statement: the claim as printed (Unicode, as in the paper; transcription notes in parentheses).
-      checks: ids of the checks that decide the printed statement.
-      latex: the printed statement in LaTeX (for the walkthrough of §2-§5).
-      correction: for an erratum, the corrected statement (Unicode), else None.
-      correction_latex: the corrected statement in LaTeX.
-      correction_checks: ids of the checks that decide the correction (required with a correction).
-      evidence: pytest node ids in tests/ whose property tests support the claim.
-      note: how the statement is read / what the check assumes.
-    """
-
-    id: str
-    equations: tuple[int, ...]
-    section: str
-    kind: str
-    statement: str
-    checks: tuple[str, ...]
-    latex: str = ""
-    correction: str | None = None
-    correction_latex: str | None = None
-    correction_checks: tuple[str, ...] = ()
-    evidence: tuple[str, ...] = ()
-    note: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,9 +121,7 @@ def validate(claims: Iterable[Claim], check_ids: Iterable[str]) -> tuple[Claim, 
 
 def load_registry() -> tuple[Claim, ...]:
     """The validated registry (importing the claims and every check)."""
-    from .claims import CLAIMS
-
-    return validate(CLAIMS, registered_checks())
+    return validate(load_claims(), load_checks())
 
 
 def evaluate_claim(claim: Claim) -> Verdict:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from proofs import core
-from proofs.core import check, failed, passed, pending, registered_checks
+from proofs.core import check, failed, passed, pending
+from proofs.loader import load_checks
 from proofs.registry import Claim, evaluate_all, evaluate_claim, load_registry, validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def test_every_claim_has_checks_and_every_check_is_used():
     claims = load_registry()
     assert all(c.checks for c in claims)
     used = {cid for c in claims for cid in c.checks + c.correction_checks}
-    assert used == set(registered_checks()), f"unused checks: {sorted(set(registered_checks()) - used)}"
+    assert used == set(load_checks()), f"unused checks: {sorted(set(load_checks()) - used)}"
 
 
 def test_text_claims_of_equations_md_are_present():
@@ -135,7 +136,7 @@ def _claim(**overrides):
 )
 def test_malformed_entries_are_rejected(claims, message):
     with pytest.raises(ValueError, match=message):
-        validate(claims, registered_checks())
+        validate(claims, load_checks())
 
 
 def test_registering_a_bad_check_is_rejected():
