@@ -1205,6 +1205,7 @@ CLAIMS: list[Claim] = [
         statement="PG and QL learning curves are equivalent at CPU scale (CartPole): entropy-regularised A2C (proper) vs soft Q-learning with the §6.3 matched scaling (this project's CPU-scale reproduction of Fig. 3).",
         checks=("empirical_cpu_pg_vs_ql",),
         note="Reads atari_check/results/cpu/**/compare.json.",
+        about="project",
     ),
     Claim(
         id="emp_6_fig1_proper_vs_naive",

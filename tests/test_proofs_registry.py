@@ -11,7 +11,8 @@ import pytest
 from proofs import core
 from proofs.core import check, failed, passed, pending
 from proofs.loader import load_checks
-from proofs.registry import Claim, evaluate_all, evaluate_claim, load_registry, validate
+from proofs.registry import Claim, evaluate_claim, load_registry, validate
+from tests import proofs_session
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ EXPECTED_ERRATA = {
 
 @pytest.fixture(scope="module")
 def verdicts():
-    return {v.claim.id: v for v in evaluate_all()}
+    return proofs_session.by_id()
 
 
 def test_every_equation_has_its_own_claim():
@@ -96,6 +97,39 @@ def test_every_erratum_has_a_counterexample_and_a_passing_correction(verdicts):
         assert v.counterexample, cid
         assert v.claim.correction
         assert v.correction_results and all(r.passed for r in v.correction_results.values()), cid
+
+
+def test_every_decided_claim_rests_on_a_refuted_negative_control(verdicts):
+    """'holds' (and a checked correction) is only reached when some check could have said otherwise:
+    for every claim that is not pending, one of its deciding checks — the printed statement's for
+    holds/definition, the correction's for an erratum — is a non-units check whose negative control
+    was measured above its threshold."""
+    kinds = {cid: c.kind for cid, c in load_checks().items()}
+    missing = {}
+    for cid, v in verdicts.items():
+        if v.verdict in ("pending", "inconclusive"):
+            continue
+        deciding = v.correction_results if v.verdict in ("fails as printed", "uncertain") else v.results
+        refuted = [
+            c
+            for c, r in deciding.items()
+            if r.passed and r.control_refuted and kinds[c] != "units"
+            and r.negative_control_gap > r.negative_control_threshold
+        ]
+        if v.claim.kind == "empirical":
+            # the empirical reader (proofs/empirical.py) states its control comparisons in the detail
+            if v.verdict == "holds" and not all("negative controls separated" in r.detail for r in v.results.values()):
+                missing[cid] = v.verdict
+        elif not refuted:
+            missing[cid] = v.verdict
+    assert not missing, f"claims whose verdict no check could have contradicted: {missing}"
+
+
+def test_units_checks_are_never_the_only_evidence(verdicts):
+    kinds = {cid: c.kind for cid, c in load_checks().items()}
+    for cid, v in verdicts.items():
+        if v.verdict in ("holds", "definition"):
+            assert any(kinds[c] != "units" for c in v.results), cid
 
 
 def test_empirical_claims_are_never_counted_as_holding_without_data(verdicts):
@@ -155,19 +189,26 @@ def test_registering_a_bad_check_is_rejected():
 def fake_checks():
     """Register throw-away checks with fixed outcomes; removed afterwards."""
     outcomes = {
-        "testonly_pass": passed("ok"),
+        "testonly_pass": passed(
+            "ok", negative_control="a wrong variant", negative_control_gap=0.5, negative_control_threshold=1e-4
+        ),
+        "testonly_pass_uncontrolled": passed("ok, but nothing could have failed"),
         "testonly_fail": failed("printed form wrong", "at x = 1: 2 ≠ 3"),
         "testonly_pending": pending("no data"),
     }
     for cid, result in outcomes.items():
         check(cid, kind="numeric")(lambda result=result: result)
+    check("testonly_units", kind="units")(
+        lambda: passed("homogeneous", negative_control="U^1 + U^0", negative_control_gap=1.0,
+                       negative_control_threshold=0.5)
+    )
 
     def boom():
         raise RuntimeError("bug")
 
     check("testonly_error", kind="numeric")(boom)
     yield
-    for cid in list(outcomes) + ["testonly_error"]:
+    for cid in list(outcomes) + ["testonly_error", "testonly_units"]:
         core._CHECKS.pop(cid, None)
         core._CACHE.pop(cid, None)
 
@@ -201,6 +242,47 @@ def test_verdict_logic(fake_checks):
     )
     with pytest.raises(ValueError, match="only empirical claims"):
         _verdict(checks=("testonly_pending",))
+
+
+def test_a_pass_no_check_could_have_contradicted_is_an_error(fake_checks):
+    # every check passes, none with a refuted negative control: not evidence
+    v = evaluate_claim(_claim(id="testonly", kind="identity", checks=("testonly_pass_uncontrolled",)))
+    assert v.verdict == "error" and "negative control" in v.reason and v.is_problem
+    # units checks are supplementary: a units pass (even one with a control) is not enough
+    assert _verdict(checks=("testonly_units",)) == "error"
+    assert _verdict(checks=("testonly_units", "testonly_pass")) == "holds"
+    # the same for a correction
+    assert (
+        _verdict(checks=("testonly_fail",), correction="fixed", correction_checks=("testonly_pass_uncontrolled",))
+        == "error"
+    )
+    assert (
+        _verdict(checks=("testonly_fail",), correction="fixed", correction_checks=("testonly_error",)) == "error"
+    )
+
+
+def test_uncertain_and_qualified_verdicts(fake_checks):
+    uncertain = evaluate_claim(
+        _claim(
+            id="testonly",
+            kind="identity",
+            checks=("testonly_fail",),
+            correction="fixed",
+            correction_checks=("testonly_pass",),
+            uncertain="the slip may belong to the next line",
+        )
+    )
+    assert uncertain.verdict == "uncertain" and not uncertain.is_problem
+    assert "the slip may belong to the next line" in uncertain.detail
+    # uncertain never hides a failure without a checked correction
+    with pytest.raises(ValueError, match="uncertain"):
+        validate([_claim(uncertain="why")], load_checks())
+    qualified = evaluate_claim(
+        _claim(id="testonly", kind="identity", checks=("testonly_pass",), qualification="for ε ≠ 1/τ")
+    )
+    assert qualified.verdict == "holds" and "holds under the reading: for ε ≠ 1/τ" in qualified.detail
+    with pytest.raises(ValueError, match="about must be one of"):
+        validate([_claim(about="mine")], load_checks())
 
 
 def test_a_failing_check_must_carry_a_counterexample():
