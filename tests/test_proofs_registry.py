@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -27,9 +28,8 @@ EXPECTED_ERRATA = {
     "eq054",
     "eq071",
     "eq072",
-    "eq076",
-    "eq077",
     "eq078",
+    "eq079",
     "eq080",
     "eq082",
     "eq083",
@@ -91,8 +91,28 @@ def test_errata_are_the_expected_ones(verdicts):
     assert errata == EXPECTED_ERRATA
 
 
+# Printed lines whose failure the garbled extraction cannot attribute to this label (issue 14 §1).
+EXPECTED_UNCERTAIN = {"eq076", "eq077"}
+
+
+def test_uncertain_are_the_expected_ones_and_say_why(verdicts):
+    uncertain = {cid for cid, v in verdicts.items() if v.verdict == "uncertain"}
+    assert uncertain == EXPECTED_UNCERTAIN
+    for cid in uncertain:
+        assert verdicts[cid].detail.startswith("uncertain: ") and "extraction" in verdicts[cid].detail
+    # (78), the last printed line, is supported by the printed fragments: a plain erratum
+    assert verdicts["eq078"].verdict == "fails as printed" and "raw 2541" in verdicts["eq078"].claim.note
+
+
+def test_eq079_and_eq080_are_read_the_same_way(verdicts):
+    for cid in ("eq079", "eq080"):
+        v = verdicts[cid]
+        assert v.verdict == "fails as printed" and "n = 1" in v.counterexample
+        assert "bootstrap γ^n V(s_{t+n})" in v.claim.correction
+
+
 def test_every_erratum_has_a_counterexample_and_a_passing_correction(verdicts):
-    for cid in EXPECTED_ERRATA:
+    for cid in EXPECTED_ERRATA | EXPECTED_UNCERTAIN:
         v = verdicts[cid]
         assert v.counterexample, cid
         assert v.claim.correction
@@ -185,9 +205,10 @@ def test_registering_a_bad_check_is_rejected():
 # --------------------------------------------------------------------------- verdict logic
 
 
-@pytest.fixture
-def fake_checks():
-    """Register throw-away checks with fixed outcomes; removed afterwards."""
+@contextlib.contextmanager
+def registered_fake_checks():
+    """Register throw-away checks with fixed outcomes; removed afterwards (fixture-free, so that the
+    bug catalogue can run the tests that use it directly)."""
     outcomes = {
         "testonly_pass": passed(
             "ok", negative_control="a wrong variant", negative_control_gap=0.5, negative_control_threshold=1e-4
@@ -196,21 +217,30 @@ def fake_checks():
         "testonly_fail": failed("printed form wrong", "at x = 1: 2 ≠ 3"),
         "testonly_pending": pending("no data"),
     }
-    for cid, result in outcomes.items():
-        check(cid, kind="numeric")(lambda result=result: result)
-    check("testonly_units", kind="units")(
-        lambda: passed("homogeneous", negative_control="U^1 + U^0", negative_control_gap=1.0,
-                       negative_control_threshold=0.5)
-    )
 
     def boom():
         raise RuntimeError("bug")
 
-    check("testonly_error", kind="numeric")(boom)
-    yield
-    for cid in list(outcomes) + ["testonly_error", "testonly_units"]:
-        core._CHECKS.pop(cid, None)
-        core._CACHE.pop(cid, None)
+    try:
+        for cid, result in outcomes.items():
+            check(cid, kind="numeric")(lambda result=result: result)
+        check("testonly_units", kind="units")(
+            lambda: passed(
+                "homogeneous", negative_control="U^1 + U^0", negative_control_gap=1.0, negative_control_threshold=0.5
+            )
+        )
+        check("testonly_error", kind="numeric")(boom)
+        yield
+    finally:
+        for cid in list(outcomes) + ["testonly_error", "testonly_units"]:
+            core._CHECKS.pop(cid, None)
+            core._CACHE.pop(cid, None)
+
+
+@pytest.fixture
+def fake_checks():
+    with registered_fake_checks():
+        yield
 
 
 def _verdict(**kw):
@@ -244,7 +274,12 @@ def test_verdict_logic(fake_checks):
         _verdict(checks=("testonly_pending",))
 
 
-def test_a_pass_no_check_could_have_contradicted_is_an_error(fake_checks):
+def test_a_pass_no_check_could_have_contradicted_is_an_error():
+    with registered_fake_checks():
+        _a_pass_no_check_could_have_contradicted_is_an_error()
+
+
+def _a_pass_no_check_could_have_contradicted_is_an_error():
     # every check passes, none with a refuted negative control: not evidence
     v = evaluate_claim(_claim(id="testonly", kind="identity", checks=("testonly_pass_uncontrolled",)))
     assert v.verdict == "error" and "negative control" in v.reason and v.is_problem

@@ -476,6 +476,41 @@ def eq074_to_eq075() -> CheckResult:
     )
 
 
+# The lines of the printed block as rebuilt from the raw extraction (see the notes of eq074-eq078 in
+# proofs/claims.py): line 2 and 3, and the brace line, whose label (76) or (77) is not settled.
+
+
+@check("eq074_eq078_rebuilt_lines_2_3", kind="symbolic", equations=(57, 75, 76))
+def eq074_eq078_rebuilt_lines_2_3() -> CheckResult:
+    """Rebuilt printed lines 2-3: Q̂_t − Q_θold(s_t,a_t) = (V_θ + τKL_old + Δ_t) − (V_θold + τ log(π_θold/π̄))
+    = Δ_t + τ[KL_old − log(π_θold/π̄)] (V_θ = V_θold, Q_θold by (57))."""
+    line2 = (V + TAU * KLOLD + DELTA) - (V + TAU * LOLD)
+    line3 = DELTA + TAU * (KLOLD - LOLD)
+    return decide_all(
+        [
+            decide(
+                QHAT - QOLD,
+                line2,
+                WITNESS,
+                statement="rebuilt line 2: Q̂_t − Q_θold = (V_θ + τKL_old + Δ_t) − (V_θold + τℓ_old)",
+                wrong=line2 + TAU * LOLD - LOLD,
+                wrong_label="Q_θold written V_θold + ℓ_old (no τ)",
+            ),
+            decide(line2, line3, WITNESS, statement="rebuilt line 3: = Δ_t + τ[KL_old − ℓ_old]", control=False),
+        ]
+    )
+
+
+@check("eq074_eq078_rebuilt_brace_line", kind="symbolic", equations=(57, 74, 76, 77))
+def eq074_eq078_rebuilt_brace_line() -> CheckResult:
+    """Rebuilt printed brace line: Q_θ − Q̂^ε_t = V_θ + log(π_θ/π̄) − {V_θold + log(π_θold/π̄) +
+    ε(Δ_t + τ[KL_old − log(π_θold/π̄)])}, against Q_θ − Q̂^ε_t with Q_θ, Q_θold by (57), Q̂^ε by (74)."""
+    printed = (V + L) - (V + LOLD + EPS * (DELTA + TAU * (KLOLD - LOLD)))
+    return decide(
+        Q_THETA - _eq74(), printed, WITNESS, statement="the printed brace line of (74)-(78)", wrong=0
+    )
+
+
 def _eq76(tau_on_log):
     c = TAU if tau_on_log else 1
     return (V + c * LOLD) + EPS * ((V + TAU * KLOLD + DELTA) - (V + TAU * LOLD))

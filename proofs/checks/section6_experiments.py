@@ -26,6 +26,80 @@ KS = (2, 3)
 # --------------------------------------------------------------------------- (79)-(80)
 
 
+def _unregularized_value(mdp, pol) -> torch.Tensor:
+    """V^r_π(s) = E[Σ_t γ^t r_t | s_0 = s] (no KL term), by a linear solve; terminal states are worth 0."""
+    p_pi = torch.einsum("sa,sat->st", pol, mdp.transitions).clone()
+    p_pi[mdp.terminal] = 0.0
+    r_pi = (pol * mdp.rewards).sum(-1)
+    r_pi[mdp.terminal] = 0.0
+    eye = torch.eye(mdp.num_states, dtype=torch.float64)
+    return torch.linalg.solve(eye - mdp.gamma * p_pi, r_pi)
+
+
+def _naive_setup():
+    """(79)'s setting: the 3-step layered MDP (seed 79), V^r_π, and E[(48)] from equiv's 'naive' surrogate."""
+    mdp, logits, initial = _pg_setup(gamma=0.9, seed=79)
+    v = _unregularized_value(mdp, torch.softmax(logits.detach(), -1))
+    (lib,) = torch.autograd.grad(
+        emdp.finite_horizon_estimator_surrogate(
+            mdp, torch.log_softmax(logits, -1), torch.from_numpy(initial), 3, "naive"
+        ),
+        logits,
+    )
+    return mdp, logits, initial, v, lib
+
+
+def printed_eq079_gap() -> float:
+    """Relative gap between E[(48)] and E[(79) as printed] over a window n = 1 shorter than the episode
+    (no bootstrap after it), V = V^r_π — read exactly like (80) (see eq080_printed)."""
+    mdp, logits, initial, v, lib = _naive_setup()
+    printed = estimator_gradient(
+        mdp, logits, initial, 3, _nstep_estimator(mdp, v, 1, True, bootstrap=False, regularized=False)
+    )
+    return rel_gap(printed, lib)
+
+
+@check("eq079_printed", kind="numeric", equations=(48, 79))
+def eq079_printed() -> CheckResult:
+    """(79) as printed, an n-step window with nothing after it, n = 1 < the episode length, against
+    the naive estimator (48) it stands for (the same reading as eq080_printed)."""
+    gap = printed_eq079_gap()
+    if gap > GAP:
+        return failed(
+            "(79) as printed is biased for the naive estimator (48) when the window ends before the episode",
+            f"3-step layered MDP (seed 79, γ = 0.9, τ = 0.3), n = 1, V = V^r_π (reward-only value): "
+            f"E[(79)] and E[(48)] differ by {gap:.3g} (relative)",
+            gap=gap,
+        )
+    return printed_form_agrees("(79) printed unbiased", gap)
+
+
+@check("eq079_corrected", kind="numeric", equations=(48, 79))
+def eq079_corrected() -> CheckResult:
+    """(79) with the bootstrap γ^n V^r(s_{t+n}) (V^r_π the reward-only value): its expectation is that
+    of the naive estimator (48) for n = 1, 2, 3."""
+    mdp, logits, initial, v, lib = _naive_setup()
+    worst = max(
+        rel_gap(
+            estimator_gradient(
+                mdp, logits, initial, 3, _nstep_estimator(mdp, v, n, True, bootstrap=True, regularized=False)
+            ),
+            lib,
+        )
+        for n in (1, 2, 3)
+    )
+    if worst > REL_TOL:
+        return failed("corrected (79)", f"gap {worst:.3g}")
+    control = printed_eq079_gap()
+    return passed(
+        "E[∇log π (Σ_{d<n}γ^d r_{t+d} + γ^n V^r(s_{t+n}) − V(s_t)) − τ∇KL] = E[(48)] to 1e-10, n = 1, 2, 3",
+        gap=worst,
+        negative_control=f"(79) as printed (no bootstrap), n = 1: relative gap {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
+    )
+
+
 @check("eq079_naive_episodic", kind="numeric", equations=(48, 79))
 def eq079_naive_episodic() -> CheckResult:
     """(79) with n ≥ the episode length (nothing left to bootstrap) has the expectation of the naive
