@@ -3,7 +3,7 @@
 python -m proofs                      table + errata + summary (exit 1 on an unexplained failure)
 python -m proofs --json               the registry with verdicts as JSON (schema in proofs/README.md)
 python -m proofs --walkthrough PATH   write the Markdown walkthrough of §2-§5
-python -m proofs --claim eq043        only the named claim(s), with every check's detail (also 43, eq43, EQ043)
+python -m proofs --claim eq043        only the named claim(s), with every check's detail (also 43, EQ043)
 python -m proofs --verdict "fails as printed"   only claims with this verdict (repeatable)
 python -m proofs --wide               the table without wrapping (default: fits 120 columns)
 """

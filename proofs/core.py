@@ -94,10 +94,13 @@ class CheckResult:
             )
         gap, threshold = float(self.negative_control_gap), float(self.negative_control_threshold)
         if not (math.isfinite(gap) and math.isfinite(threshold) and threshold > 0):
-            raise ValueError(f"negative control gap {gap!r} / threshold {threshold!r} must be finite, threshold > 0")
+            raise ValueError(
+                f"negative control gap {gap!r} / threshold {threshold!r} must be finite, threshold > 0"
+            )
         if not gap > threshold:
             raise ValueError(
-                f"negative control {self.negative_control!r} was not refuted: gap {gap:.3g} ≤ threshold {threshold:.3g}"
+                f"negative control {self.negative_control!r} was not refuted: "
+                f"gap {gap:.3g} ≤ threshold {threshold:.3g}"
             )
 
     @property

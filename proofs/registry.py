@@ -26,6 +26,7 @@ Verdicts (the strings are part of the stable ``--json`` interface):
                         refuted negative control; units checks are supplementary and never the
                         only evidence): a bug in the checker (exit non-zero).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -150,7 +151,9 @@ def load_registry() -> tuple[Claim, ...]:
 
 def _has_evidence(results: dict[str, CheckResult]) -> bool:
     """Whether some passing non-units check carries a refuted negative control."""
-    return any(r.passed and r.control_refuted and get_check(cid).kind != "units" for cid, r in results.items())
+    return any(
+        r.passed and r.control_refuted and get_check(cid).kind != "units" for cid, r in results.items()
+    )
 
 
 _NO_CONTROL = (

@@ -150,9 +150,13 @@ def table(verdicts: list[Verdict], width: int | None = TABLE_WIDTH) -> str:
         lines.append((head + (chunks[0] if chunks else "")).rstrip())
         lines += [" " * indent + chunk for chunk in chunks[1:]]
     lines.append("")
-    lines.append("check marks: + passed, - failed (with a counterexample), ? pending, ~ inconclusive, ! error;")
+    lines.append(
+        "check marks: + passed, - failed (with a counterexample), ? pending, ~ inconclusive, ! error;"
+    )
     lines.append("fix: = a check of the corrected statement; units checks are supplementary (never the only")
-    lines.append("evidence of a verdict: each holds/definition rests on a check with a refuted negative control)")
+    lines.append(
+        "evidence of a verdict: each holds/definition rests on a check with a refuted negative control)"
+    )
     return "\n".join(lines)
 
 

@@ -51,7 +51,7 @@ from equiv.boltzmann import boltzmann_log_policy, kl_divergence, log_reference
 from proofs import core as proofs_core
 from proofs import exact as proofs_exact
 from proofs import induction as proofs_induction
-from proofs import registry as proofs_registry
+from proofs import registry as proofs_registry  # noqa: F401  (loaded before a variant is applied)
 from proofs import symbolic as proofs_symbolic
 from proofs import units as proofs_units
 
@@ -417,7 +417,8 @@ def decide_all_passes_if_one_instance_passes(results, joiner="; "):
     return _decide_all([r for r in results if r.outcome == "pass"], joiner)  # BUG: failures dropped
 
 
-def decide_undecided_is_a_pass(lhs, rhs, witness, *, statement, wrong=None, wrong_label="", setting="", control=True):
+def decide_undecided_is_a_pass(lhs, rhs, witness, *, statement, wrong=None, wrong_label="", setting="",
+                               control=True):
     """decide that calls an identity it could not reduce, but that agrees at the witness, a pass."""
     try:
         return _decide(lhs, rhs, witness, statement=statement, wrong=wrong, wrong_label=wrong_label,
@@ -426,7 +427,8 @@ def decide_undecided_is_a_pass(lhs, rhs, witness, *, statement, wrong=None, wron
         return proofs_core.CheckResult("pass", f"{statement}: agrees at the witness")  # BUG: undecided → pass
 
 
-def decide_control_not_required(lhs, rhs, witness, *, statement, wrong=None, wrong_label="", setting="", control=True):
+def decide_control_not_required(lhs, rhs, witness, *, statement, wrong=None, wrong_label="", setting="",
+                                control=True):
     """decide that lets an identity pass without a negative control, or with one that was not refuted."""
     try:
         return _decide(lhs, rhs, witness, statement=statement, wrong=wrong, wrong_label=wrong_label,
@@ -874,7 +876,7 @@ CATALOGUE: tuple[Bug, ...] = (
         (PM + "test_induction_witness_is_generic_so_a_swap_is_a_counterexample",),
     ),
     Bug(
-        "printed_form_accepted_below_1e-4",
+        "gray_zone_gap_accepted",
         "numeric printed-form checks pass any gap ≤ 1e-4 instead of the stated 1e-10",
         "the thresholds of the printed-form checks before issue 14 §2",
         "proofs.exact.printed_form_agrees",

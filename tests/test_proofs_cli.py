@@ -51,7 +51,9 @@ def test_table_wraps_to_120_columns_and_wide_does_not(verdicts):
     narrow, wide = report.table(verdicts), report.table(verdicts, width=None)
     assert max(map(len, narrow.splitlines())) <= 120
     assert max(map(len, wide.splitlines())) > 120  # the long check lists really needed wrapping
-    rows = [line for line in wide.splitlines()[2:] if line and line.split()[0] in {v.claim.id for v in verdicts}]
+    rows = [
+        line for line in wide.splitlines()[2:] if line and line.split()[0] in {v.claim.id for v in verdicts}
+    ]
     assert len(rows) == len(verdicts)  # --wide: one line per claim
     # wrapping loses no check mark
     assert sorted(narrow.split()) == sorted(wide.split())
@@ -135,7 +137,9 @@ def fake_registry(monkeypatch):
     register("testonly_cli_fail", failed("wrong", "at x = 0: 1 ≠ 2"))
     register(
         "testonly_cli_pass",
-        passed("ok", negative_control="wrong variant", negative_control_gap=1.0, negative_control_threshold=1e-4),
+        passed(
+            "ok", negative_control="wrong variant", negative_control_gap=1.0, negative_control_threshold=1e-4
+        ),
     )
 
     def use(*claims):

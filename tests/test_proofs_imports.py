@@ -94,10 +94,21 @@ def test_layers_read_top_to_bottom():
     "sources, expected",
     [
         # the knot as it was: core imported checks inside a function, the checks import core
-        ({"core.py": "def f():\n    from . import checks\n", "checks/__init__.py": "from . import s2\n",
-          "checks/s2.py": "from ..core import x\n"}, ["proofs.checks", "proofs.checks.s2", "proofs.core"]),
-        ({"claims.py": "from .registry import Claim\n", "registry.py": "def f():\n    import proofs.claims\n"},
-         ["proofs.claims", "proofs.registry"]),
+        (
+            {
+                "core.py": "def f():\n    from . import checks\n",
+                "checks/__init__.py": "from . import s2\n",
+                "checks/s2.py": "from ..core import x\n",
+            },
+            ["proofs.checks", "proofs.checks.s2", "proofs.core"],
+        ),
+        (
+            {
+                "claims.py": "from .registry import Claim\n",
+                "registry.py": "def f():\n    import proofs.claims\n",
+            },
+            ["proofs.claims", "proofs.registry"],
+        ),
         ({"a.py": "from . import b\n", "b.py": "x = 1\n"}, None),
     ],
 )

@@ -257,8 +257,18 @@ def _write(tmp_path, rows):
 
 
 def _row(**kw):
-    row = dict(env="CartPole-v1", a="a2c-proper", b="sql", role="equivalence", metric="auc",
-               verdict="equivalent", margin=50.0, ci=[-1.0, 1.0], n_a=5, n_b=5)
+    row = dict(
+        env="CartPole-v1",
+        a="a2c-proper",
+        b="sql",
+        role="equivalence",
+        metric="auc",
+        verdict="equivalent",
+        margin=50.0,
+        ci=[-1.0, 1.0],
+        n_a=5,
+        n_b=5,
+    )
     row.update(kw)
     return row
 
@@ -270,7 +280,9 @@ def test_empirical_one_different_comparison_of_several_is_not_reproduced(tmp_pat
 
 
 def test_empirical_pair_is_unordered_and_other_pairs_are_ignored(tmp_path):
-    _write(tmp_path, [_row(a="sql", b="a2c-proper"), _row(a="dqn", b="sql", verdict="different", ci=[9.0, 10.0])])
+    _write(
+        tmp_path, [_row(a="sql", b="a2c-proper"), _row(a="dqn", b="sql", verdict="different", ci=[9.0, 10.0])]
+    )
     assert equivalence_verdict("cpu", ("a2c-proper", "sql"), "x", root=tmp_path).outcome == "pass"
 
 

@@ -133,12 +133,16 @@ def test_every_decided_claim_rests_on_a_refuted_negative_control(verdicts):
         refuted = [
             c
             for c, r in deciding.items()
-            if r.passed and r.control_refuted and kinds[c] != "units"
+            if r.passed
+            and r.control_refuted
+            and kinds[c] != "units"
             and r.negative_control_gap > r.negative_control_threshold
         ]
         if v.claim.kind == "empirical":
             # the empirical reader (proofs/empirical.py) states its control comparisons in the detail
-            if v.verdict == "holds" and not all("negative controls separated" in r.detail for r in v.results.values()):
+            if v.verdict == "holds" and not all(
+                "negative controls separated" in r.detail for r in v.results.values()
+            ):
                 missing[cid] = v.verdict
         elif not refuted:
             missing[cid] = v.verdict
@@ -211,7 +215,10 @@ def registered_fake_checks():
     bug catalogue can run the tests that use it directly)."""
     outcomes = {
         "testonly_pass": passed(
-            "ok", negative_control="a wrong variant", negative_control_gap=0.5, negative_control_threshold=1e-4
+            "ok",
+            negative_control="a wrong variant",
+            negative_control_gap=0.5,
+            negative_control_threshold=1e-4,
         ),
         "testonly_pass_uncontrolled": passed("ok, but nothing could have failed"),
         "testonly_fail": failed("printed form wrong", "at x = 1: 2 ≠ 3"),
@@ -226,7 +233,10 @@ def registered_fake_checks():
             check(cid, kind="numeric")(lambda result=result: result)
         check("testonly_units", kind="units")(
             lambda: passed(
-                "homogeneous", negative_control="U^1 + U^0", negative_control_gap=1.0, negative_control_threshold=0.5
+                "homogeneous",
+                negative_control="U^1 + U^0",
+                negative_control_gap=1.0,
+                negative_control_threshold=0.5,
             )
         )
         check("testonly_error", kind="numeric")(boom)
@@ -288,11 +298,14 @@ def _a_pass_no_check_could_have_contradicted_is_an_error():
     assert _verdict(checks=("testonly_units", "testonly_pass")) == "holds"
     # the same for a correction
     assert (
-        _verdict(checks=("testonly_fail",), correction="fixed", correction_checks=("testonly_pass_uncontrolled",))
+        _verdict(
+            checks=("testonly_fail",), correction="fixed", correction_checks=("testonly_pass_uncontrolled",)
+        )
         == "error"
     )
     assert (
-        _verdict(checks=("testonly_fail",), correction="fixed", correction_checks=("testonly_error",)) == "error"
+        _verdict(checks=("testonly_fail",), correction="fixed", correction_checks=("testonly_error",))
+        == "error"
     )
 
 

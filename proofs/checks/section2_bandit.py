@@ -126,7 +126,7 @@ def eq003_kl_definition() -> CheckResult:
         "Eq. (3) equals equiv.kl_divergence to 1e-12 relative on 20 random pairs (float64), "
         "is ≥ 0, and is 0 at π = π̄",
         worst_relative_difference=worst,
-        negative_control=f"the reversed D_KL[π̄‖π]: differs from equiv's by up to {control:.3g} (relative) over the pairs",
+        negative_control=f"the reversed D_KL[π̄‖π]: differs from equiv's by up to {control:.3g} (relative)",
         negative_control_gap=control,
         negative_control_threshold=GAP,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..core import CheckResult, check, extended, failed, passed
+from ..core import CheckResult, check, extended, failed
 from ..models import WITNESS_TAU, R, softmax_policy
 from ..symbolic import Witness, decide, decide_all, fmt
 
@@ -496,7 +496,9 @@ def eq074_eq078_rebuilt_lines_2_3() -> CheckResult:
                 wrong=line2 + TAU * LOLD - LOLD,
                 wrong_label="Q_θold written V_θold + ℓ_old (no τ)",
             ),
-            decide(line2, line3, WITNESS, statement="rebuilt line 3: = Δ_t + τ[KL_old − ℓ_old]", control=False),
+            decide(
+                line2, line3, WITNESS, statement="rebuilt line 3: = Δ_t + τ[KL_old − ℓ_old]", control=False
+            ),
         ]
     )
 
