@@ -11,6 +11,7 @@ import pytest
 
 from proofs import core
 from proofs.core import check, failed, passed, pending
+from proofs.exact import GAP
 from proofs.loader import load_checks
 from proofs.registry import Claim, evaluate_claim, load_registry, validate
 from tests import proofs_session
@@ -147,6 +148,19 @@ def test_every_decided_claim_rests_on_a_refuted_negative_control(verdicts):
         elif not refuted:
             missing[cid] = v.verdict
     assert not missing, f"claims whose verdict no check could have contradicted: {missing}"
+
+
+def test_every_numeric_correction_check_has_a_refuted_negative_control(verdicts):
+    """A numeric check of a correction must be able to fail, like the symbolic ones: its negative control
+    (typically the printed form) is refuted by more than GAP."""
+    kinds = {cid: c.kind for cid, c in load_checks().items()}
+    weak = {
+        cid
+        for v in verdicts.values()
+        for cid, r in v.correction_results.items()
+        if kinds[cid] == "numeric" and not (r.control_refuted and r.negative_control_threshold >= GAP)
+    }
+    assert not weak, f"numeric correction checks without a refuted negative control: {sorted(weak)}"
 
 
 def test_units_checks_are_never_the_only_evidence(verdicts):

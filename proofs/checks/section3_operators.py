@@ -734,7 +734,7 @@ def eq042_series_equals_eq043_corrected() -> CheckResult:
     E[Σ(γλ)^tδ_t], and equiv's."""
     mdp = random_mdp(42, S=3, A=2, gamma=0.9)
     q = torch.from_numpy(np.random.default_rng(42).normal(size=(3, 2)))
-    worst = 0.0
+    worst, control = 0.0, float("inf")
     for lam in (0.0, 0.5, 0.9):
         series = _lambda_series(mdp, q, lam)
         td, v, kl = _td_sum(mdp, q, lam)
@@ -742,12 +742,16 @@ def eq042_series_equals_eq043_corrected() -> CheckResult:
         worst = max(
             worst, rel_gap(corrected, series), rel_gap(emdp.lambda_boltzmann_backup(mdp, q, lam), series)
         )
+        control = min(control, rel_gap(q + td, series))  # the printed (43): Q(s,a) + E[Σ(γλ)^tδ_t]
     if worst > REL_TOL:
         return failed("series ≠ corrected (43)", f"relative gap {worst:.3g}")
     return passed(
         "the series (42) equals τKL(s) + V_Q(s) + E[Σ(γλ)^tδ_t] and equiv.lambda_boltzmann_backup "
         "to 1e-10 for λ = 0, 0.5, 0.9",
         gap=worst,
+        negative_control=f"(43) as printed, Q(s,a) + E[Σ(γλ)^tδ_t]: relative gap ≥ {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
