@@ -17,6 +17,9 @@ from proofs.empirical import ResultsFormatError, equivalence_verdict, load_compa
 from proofs.exact import GAP
 from proofs.units import UnitsError, check_homogeneous, dimension, parse_skeleton
 
+# One xdist worker evaluates the registry for all proofs tests (with `--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("proofs")
+
 NUMERIC = sorted(cid for cid, c in load_checks().items() if c.kind == "numeric")
 UNITS = sorted(cid for cid, c in load_checks().items() if c.kind == "units")
 

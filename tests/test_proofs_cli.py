@@ -19,6 +19,9 @@ from proofs.registry import VERDICTS, evaluate_claim
 from proofs.report import CHECK_FIELDS, JSON_FIELDS, JSON_SCHEMA
 from tests import proofs_session
 
+# One xdist worker evaluates the registry for all proofs tests (with `--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("proofs")
+
 
 @pytest.fixture(scope="module")
 def verdicts():

@@ -16,6 +16,9 @@ from proofs.loader import load_checks
 from proofs.registry import Claim, evaluate_claim, load_registry, validate
 from tests import proofs_session
 
+# One xdist worker evaluates the registry for all proofs tests (with `--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("proofs")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # The claims whose printed form fails and whose correction is checked (the errata of the paper).

@@ -17,6 +17,9 @@ from proofs.loader import load_checks
 from proofs.induction import Seq, by_induction
 from proofs.symbolic import REFUTE_THRESHOLD, Witness, canonical, decide, evaluate, is_zero
 
+# One xdist worker evaluates the registry for all proofs tests (with `--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("proofs")
+
 SYMBOLIC = sorted(cid for cid, c in load_checks().items() if c.kind == "symbolic")
 
 # Printed forms that do not hold (each has a checked correction in the registry).
