@@ -18,7 +18,7 @@ from proofs.exact import GAP
 from proofs.units import UnitsError, check_homogeneous, dimension, parse_skeleton
 
 # One xdist worker evaluates the registry for all proofs tests (with `--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("proofs")
+pytestmark = [pytest.mark.xdist_group("proofs")]  # a list: tests/bug_catalogue.py iterates it
 
 NUMERIC = sorted(cid for cid, c in load_checks().items() if c.kind == "numeric")
 UNITS = sorted(cid for cid, c in load_checks().items() if c.kind == "units")

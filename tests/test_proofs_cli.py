@@ -20,7 +20,7 @@ from proofs.report import CHECK_FIELDS, JSON_FIELDS, JSON_SCHEMA
 from tests import proofs_session
 
 # One xdist worker evaluates the registry for all proofs tests (with `--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("proofs")
+pytestmark = [pytest.mark.xdist_group("proofs")]  # a list: tests/bug_catalogue.py iterates it
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from proofs.registry import Claim, evaluate_claim, load_registry, validate
 from tests import proofs_session
 
 # One xdist worker evaluates the registry for all proofs tests (with `--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("proofs")
+pytestmark = [pytest.mark.xdist_group("proofs")]  # a list: tests/bug_catalogue.py iterates it
 
 ROOT = Path(__file__).resolve().parents[1]
 

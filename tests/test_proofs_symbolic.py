@@ -18,7 +18,7 @@ from proofs.induction import Seq, by_induction
 from proofs.symbolic import REFUTE_THRESHOLD, Witness, canonical, decide, evaluate, is_zero
 
 # One xdist worker evaluates the registry for all proofs tests (with `--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("proofs")
+pytestmark = [pytest.mark.xdist_group("proofs")]  # a list: tests/bug_catalogue.py iterates it
 
 SYMBOLIC = sorted(cid for cid, c in load_checks().items() if c.kind == "symbolic")
 
