@@ -13,7 +13,12 @@ numbers outside 1..90 at load time.
 
 from __future__ import annotations
 
-from .registry import Claim
+from .claim import Claim
+
+# The rebuilt printed layout of (74)-(78), shared by their notes (issue 14 §1).
+LAYOUT_NOTE = (
+    "Printed layout of (74)-(78), rebuilt from the raw extraction (arxiv-1704.06440v4.txt, lines 2498-2639) fragment by fragment: line 1 carries both equalities 'Q̂^ε_t = (1 − ε)Q_θold(s_t,a_t) + εQ̂_t = Q_θold(s_t,a_t) + ε(Q̂_t' … 'Q_θold(s_t,a_t))' (raw 2498-2504, 2606); line 2 'Q̂_t − Q_θold(s_t,a_t) = (V_θ(s_t) + τKL[π_θold, π̄](s_t) + Δ_t) − (V_θold(s_t) + τ log(π_θold/π̄))' (2506-2512); line 3 '= Δ_t + τ[KL[π_θold, π̄](s_t) − log(π_θold/π̄)]' (2515-2518, 2552-2555); a line 'Q_θ(s_t,a_t) − Q̂^ε_t = V_θ(s_t) + log(π_θ/π̄) − {V_θold(s_t) + log(π_θold/π̄) + ε(Δ_t + τ[KL − log(π_θold/π̄)])}' with the only braces of the block (2533 '{', 2637 ')])}'), its log-ratios without τ (2539, 2571); and last '= log π_θ(a_t|s_t) − log π_θold(a_t|s_t) − ε(Δ_t − τ[log(π_θold/π̄) − KL])' (2541-2550, 2578-2628), next to the last label (78). Five labels (74)-(78) for these lines (and fragments 2520-2530 of a further Q̂^ε/Q_θ line) cannot be matched one-to-one from the extraction: only (74) (first) and (78) (last) are placed beyond doubt. equations.md's (76) and (77) splice the first term 'V_θ(s_t) + log(π_θold/π̄)' of the brace line onto line 2 and line 3."
+)
 
 EVIDENCE: dict[str, tuple[str, ...]] = {
     "eq006": ("tests/test_bandit_equivalence.py::test_eq6_regularized_reward_identity_for_any_policy",),
@@ -870,6 +875,7 @@ CLAIMS: list[Claim] = [
         kind="definition",
         statement="(74) Q̂^ε_t = (1 − ε) Q_θold(s_t,a_t) + ε Q̂_t",
         checks=("units_eq074", "eq074_to_eq075"),
+        note="Adopted reading: the printed first line of the block, both of whose equalities hold (the label (75) may belong to its second equality or to the line Q̂_t − Q_θold = …; every reading holds). " + LAYOUT_NOTE,
         latex="\\hat Q^\\epsilon_t = (1-\\epsilon)Q_{\\theta_{\\mathrm{old}}}(s_t,a_t) + \\epsilon\\hat Q_t",
     ),
     Claim(
@@ -878,7 +884,8 @@ CLAIMS: list[Claim] = [
         section="5",
         kind="derivation step",
         statement="(75) = Q_θold(s_t,a_t) + ε (Q̂_t − Q_θold(s_t,a_t))",
-        checks=("eq074_to_eq075", "units_eq075"),
+        checks=("eq074_to_eq075", "eq074_eq078_rebuilt_lines_2_3", "units_eq075"),
+        note="Adopted reading: the second equality of the printed first line (equations.md); if the label (75) belongs instead to the line Q̂_t − Q_θold(s_t,a_t) = (V_θ + τKL + Δ_t) − (V_θold + τ log(π_θold/π̄)), that line holds as well (eq074_eq078_rebuilt_lines_2_3, which also checks the next line '= Δ_t + τ[KL − log(π_θold/π̄)]'). " + LAYOUT_NOTE,
         latex="= Q_{\\theta_{\\mathrm{old}}}(s_t,a_t) + \\epsilon\\big(\\hat Q_t - Q_{\\theta_{\\mathrm{old}}}(s_t,a_t)\\big)",
     ),
     Claim(
@@ -887,12 +894,13 @@ CLAIMS: list[Claim] = [
         section="5",
         kind="derivation step",
         statement="(76) = (V_θ(s_t) + log(π_θold(a_t|s_t)/π̄(a_t|s_t))) + ε ((V_θ(s_t) + τ KL[π_θold, π̄](s_t) + Δ_t) − (V_θold(s_t) + τ log(π_θold(a_t|s_t)/π̄(a_t|s_t))))",
-        checks=("eq076_printed", "units_eq076"),
+        checks=("eq076_printed", "eq074_eq078_rebuilt_brace_line", "units_eq076"),
         latex="= \\Big(V_\\theta(s_t) + \\log\\frac{\\pi_{\\theta_{\\mathrm{old}}}(a_t|s_t)}{\\bar\\pi(a_t|s_t)}\\Big) + \\epsilon\\Big(\\big(V_\\theta(s_t) + \\tau\\mathrm{KL}[\\pi_{\\theta_{\\mathrm{old}}},\\bar\\pi](s_t) + \\Delta_t\\big) - \\Big(V_{\\theta_{\\mathrm{old}}}(s_t) + \\tau\\log\\frac{\\pi_{\\theta_{\\mathrm{old}}}(a_t|s_t)}{\\bar\\pi(a_t|s_t)}\\Big)\\Big)",
         correction="= (V_θ(s_t) + τ log(π_θold(a_t|s_t)/π̄(a_t|s_t))) + ε((V_θ(s_t) + τ KL[π_θold, π̄](s_t) + Δ_t) − (V_θold(s_t) + τ log(π_θold(a_t|s_t)/π̄(a_t|s_t))))  (τ on the first log-ratio)",
         correction_latex="= \\Big(V_\\theta(s_t) + \\tau\\log\\frac{\\pi_{\\theta_{\\mathrm{old}}}(a_t|s_t)}{\\bar\\pi(a_t|s_t)}\\Big) + \\epsilon\\Big(\\big(V_\\theta(s_t) + \\tau\\mathrm{KL}[\\pi_{\\theta_{\\mathrm{old}}},\\bar\\pi](s_t) + \\Delta_t\\big) - \\Big(V_{\\theta_{\\mathrm{old}}}(s_t) + \\tau\\log\\frac{\\pi_{\\theta_{\\mathrm{old}}}(a_t|s_t)}{\\bar\\pi(a_t|s_t)}\\Big)\\Big)",
         correction_checks=("eq076_corrected", "units_eq076_corrected"),
-        note="Q_θold = V_θold + τ log(π_θold/π̄) by (57); the first term drops the τ. The reading of the equation labels (74)-(78) follows equations.md; the raw text places them slightly differently, which does not change any check.",
+        note="Checked as equations.md transcribes it (a splice, see below): Q_θold = V_θold + τ log(π_θold/π̄) by (57), and the first term drops the τ. " + LAYOUT_NOTE,
+        uncertain="the τ-less log-ratios are printed, but in the line Q_θ − Q̂^ε_t = V_θ + log(π_θ/π̄) − {V_θold + log(π_θold/π̄) + ε(…)}; the extraction does not settle that this line is (76) rather than (77) (or that (76) is the line '= Δ_t + τ[KL − log(π_θold/π̄)]', which holds)",
     ),
     Claim(
         id="eq077",
@@ -900,12 +908,13 @@ CLAIMS: list[Claim] = [
         section="5",
         kind="derivation step",
         statement="(77) = V_θ(s_t) + log(π_θold(a_t|s_t)/π̄(a_t|s_t)) + ε (Δ_t + τ [KL[π_θold, π̄](s_t) − log(π_θold(a_t|s_t)/π̄(a_t|s_t))])",
-        checks=("eq077_printed", "eq076_to_eq077_algebra", "units_eq077"),
+        checks=("eq077_printed", "eq074_eq078_rebuilt_brace_line", "eq076_to_eq077_algebra", "units_eq077"),
         latex="= V_\\theta(s_t) + \\log\\frac{\\pi_{\\theta_{\\mathrm{old}}}(a_t|s_t)}{\\bar\\pi(a_t|s_t)} + \\epsilon\\Big(\\Delta_t + \\tau\\Big[\\mathrm{KL}[\\pi_{\\theta_{\\mathrm{old}}},\\bar\\pi](s_t) - \\log\\frac{\\pi_{\\theta_{\\mathrm{old}}}(a_t|s_t)}{\\bar\\pi(a_t|s_t)}\\Big]\\Big)",
         correction="= V_θ(s_t) + τ log(π_θold(a_t|s_t)/π̄(a_t|s_t)) + ε(Δ_t + τ[KL[π_θold, π̄](s_t) − log(π_θold(a_t|s_t)/π̄(a_t|s_t))])",
         correction_latex="= V_\\theta(s_t) + \\tau\\log\\frac{\\pi_{\\theta_{\\mathrm{old}}}(a_t|s_t)}{\\bar\\pi(a_t|s_t)} + \\epsilon\\Big(\\Delta_t + \\tau\\Big[\\mathrm{KL}[\\pi_{\\theta_{\\mathrm{old}}},\\bar\\pi](s_t) - \\log\\frac{\\pi_{\\theta_{\\mathrm{old}}}(a_t|s_t)}{\\bar\\pi(a_t|s_t)}\\Big]\\Big)",
         correction_checks=("eq077_corrected", "units_eq077_corrected"),
-        note="The algebra from (76) is right; the missing τ is inherited.",
+        note="The algebra from (76) is right; the missing τ is inherited. " + LAYOUT_NOTE,
+        uncertain="the missing τ sits in the printed brace line Q_θ − Q̂^ε_t = V_θ + log(π_θ/π̄) − {V_θold + log(π_θold/π̄) + ε(…)}, whose label — (77), as the closing ')])}' next to the label (77) suggests, or (76) — the garbled extraction does not settle; the statement checked here is equations.md's splice",
     ),
     Claim(
         id="eq078",
@@ -918,15 +927,18 @@ CLAIMS: list[Claim] = [
         correction="Q_θ(s_t,a_t) − Q̂^ε_t = τ(log π_θ(a_t|s_t) − log π_θold(a_t|s_t)) − ε(Δ_t − τ[log(π_θold(a_t|s_t)/π̄(a_t|s_t)) − KL[π_θold, π̄](s_t)])",
         correction_latex="Q_\\theta(s_t,a_t) - \\hat Q^\\epsilon_t = \\tau\\big(\\log\\pi_\\theta(a_t|s_t) - \\log\\pi_{\\theta_{\\mathrm{old}}}(a_t|s_t)\\big) - \\epsilon\\Big(\\Delta_t - \\tau\\Big[\\log\\frac{\\pi_{\\theta_{\\mathrm{old}}}(a_t|s_t)}{\\bar\\pi(a_t|s_t)} - \\mathrm{KL}[\\pi_{\\theta_{\\mathrm{old}}},\\bar\\pi](s_t)\\Big]\\Big)",
         correction_checks=("eq078_corrected", "units_eq078_corrected"),
+        note="Supported by the printed text: (78) is the last label and the last line, and its fragments (raw 2541-2550, 2578-2628) read exactly as stated: log π_θ − log π_θold without the factor τ. " + LAYOUT_NOTE,
     ),
     Claim(
         id="eq079",
         equations=(79,),
         section="6.1",
-        kind="definition",
+        kind="theorem",
         statement="(79) naive / 1-step: ∇ log π_θ(a_t|s_t) (Σ_{d=0}^{n−1} γ^d r_{t+d} − V(s_t)) − τ ∇_θ D_KL[π_θ ‖ π̄](s_t)",
-        checks=("units_eq079", "eq079_naive_episodic"),
-        note="No bootstrap term is printed; over whole episodes none is needed. For windows shorter than the episode see (80).",
+        checks=("eq079_printed", "units_eq079"),
+        correction="∇ log π_θ(a_t|s_t)(Σ_{d=0}^{n−1} γ^d r_{t+d} + γ^n V(s_{t+n}) − V(s_t)) − τ∇_θ D_KL[π_θ ‖ π̄](s_t)  (bootstrap γ^n V(s_{t+n}) with V the reward-only value when the window ends before the episode; none is needed when n covers the episode)",
+        correction_checks=("eq079_corrected", "eq079_naive_episodic"),
+        note="Read exactly like (80): the claim is that (79) estimates the naive estimator (48) for an n-step window (the printed n is a window length, and A2C uses windows shorter than the episode). As printed nothing follows the window: biased for n < episode length (n = 1 checked), unbiased when n covers the episode (eq079_naive_episodic).",
     ),
     Claim(
         id="eq080",
@@ -937,7 +949,7 @@ CLAIMS: list[Claim] = [
         checks=("eq080_printed", "units_eq080"),
         correction="∇ log π_θ(a_t|s_t)(Σ_{d=0}^{n−1} γ^d (r_{t+d} − τ D_KL[π_θ ‖ π̄](s_{t+d})) + γ^n V(s_{t+n}) − V(s_t)) − τ∇_θ D_KL[π_θ ‖ π̄](s_t)  (bootstrap γ^n V(s_{t+n}) when the window ends before the episode)",
         correction_checks=("eq080_corrected",),
-        note="The claim: the 'proper' estimator estimates g_γ. As printed there is no bootstrap after the n-step window.",
+        note="The claim: the 'proper' estimator estimates g_γ. Read exactly like (79): an n-step window, as printed with no bootstrap after it — biased for n < episode length (n = 1 checked).",
     ),
     Claim(
         id="eq081",
@@ -1147,6 +1159,7 @@ CLAIMS: list[Claim] = [
         checks=("text5_undamped_vs_natural",),
         latex="\\text{(73)} \\not\\equiv \\text{(71)}",
         note="True for every step size ε ≠ 1/τ; at ε = 1/τ the two losses coincide exactly (up to τ²), i.e. the undamped regression is the natural-gradient step of the fixed size 1/τ.",
+        qualification="'not equivalent' for a natural-gradient step size ε ≠ 1/τ; at ε = 1/τ the losses coincide (up to τ²)",
     ),
     Claim(
         id="text_5_damped_is_natural",
@@ -1186,6 +1199,7 @@ CLAIMS: list[Claim] = [
         statement="“our theory suggests that if we use this Q-function parametrization, soft Q-learning has the same expected gradient as entropy-regularized A2C with a specific weighting c = 1/τ … (c = 100 versus c = 0.5)”.",
         checks=("text6_3_c_inverse_tau", "text6_3_paper_numbers"),
         note="Same expected gradient up to the overall factor τ (a step-size rescaling).",
+        qualification="'the same expected gradient' up to the overall factor τ (a rescaled step size)",
     ),
     Claim(
         id="text_6_3_scaling",
@@ -1205,6 +1219,7 @@ CLAIMS: list[Claim] = [
         statement="PG and QL learning curves are equivalent at CPU scale (CartPole): entropy-regularised A2C (proper) vs soft Q-learning with the §6.3 matched scaling (this project's CPU-scale reproduction of Fig. 3).",
         checks=("empirical_cpu_pg_vs_ql",),
         note="Reads atari_check/results/cpu/**/compare.json.  Welch TOST with the registered margin (10% of the score range, rules v1); holds only if the negative control (sql-unscaled) separates and, where the file has one, the sensitivity control (a2c-proper vs a2c-naive, a pair known to differ slightly) is called different by the two-sided test at the same n on the same metric.  The smallest passing margin of every equivalence is reported.",
+        about="project",
     ),
     Claim(
         id="emp_6_cpu_fig1_proper_vs_naive",
@@ -1214,6 +1229,7 @@ CLAIMS: list[Claim] = [
         statement="Fig. 1 at CPU scale (CartPole): the ‘proper’ A2C is “the same or possibly greater” than the ‘naive’ one (this project's CPU-scale reading of Fig. 1).",
         checks=("empirical_cpu_fig1_noninferiority",),
         note="Reads atari_check/results/cpu/**/compare.json.  One-sided Welch non-inferiority of a2c-proper − a2c-naive with the rules' margin.  On the committed CartPole data this test (rules v2) was written after the runs: post hoc, said so in its detail.",
+        about="project",
     ),
     Claim(
         id="emp_6_cpu_unscaled_unstable",
@@ -1223,6 +1239,7 @@ CLAIMS: list[Claim] = [
         statement="§6.3 at CPU scale (CartPole): “such emphasis on value function (c = 100) results in unstable learning for both soft Q-learning and entropy-regularized A2C.”",
         checks=("empirical_cpu_unscaled_unstable",),
         note="Both halves, each read as ‘learns worse than with c = 0.5’ (one-sided Welch): sql-unscaled vs sql, and a2c-proper with value coefficient 100 (group a2c-proper-c100) vs a2c-proper.  ‘Unstable’ is read as ‘worse’; the CartPole runs show slow learning, not divergence (results/cpu/README.md).  Pending until the A2C half has runs.",
+        about="project",
     ),
     Claim(
         id="emp_6_fig1_proper_vs_naive",

@@ -23,6 +23,7 @@ checker, never a verdict about the paper).
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import traceback
 from typing import Callable
@@ -39,6 +40,7 @@ __all__ = [
     "clear_cache",
     "passed",
     "failed",
+    "extended",
     "pending",
     "inconclusive",
 ]
@@ -59,6 +61,10 @@ class CheckResult:
       counterexample: for ``fail``: the concrete instance and the two values.
       negative_control: for ``pass`` of an identity: the deliberately wrong
         variant and its (large) discrepancy, showing the check can fail.
+      negative_control_gap: the measured discrepancy of that wrong variant (relative), and
+      negative_control_threshold: the least discrepancy that counts as refuted.  Both are
+        required with ``negative_control`` and the gap must exceed the threshold, so a result can
+        only claim a negative control that was actually refuted (see :attr:`control_refuted`).
       measurements: numbers behind the detail (may vary in the last digits
         between platforms; shown in ``--json`` only).
     """
@@ -68,20 +74,78 @@ class CheckResult:
     counterexample: str | None = None
     negative_control: str | None = None
     measurements: dict = dataclasses.field(default_factory=dict)
+    negative_control_gap: float | None = None
+    negative_control_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
         if self.outcome == "fail" and not self.counterexample:
             raise ValueError("a failing check must carry a counterexample")
+        given = (self.negative_control_gap is not None, self.negative_control_threshold is not None)
+        if self.negative_control is None:
+            if any(given):
+                raise ValueError("negative_control_gap/threshold given without a negative_control")
+            return
+        if not all(given):
+            raise ValueError(
+                f"negative control {self.negative_control!r} needs its measured negative_control_gap "
+                "and the negative_control_threshold it must exceed"
+            )
+        gap, threshold = float(self.negative_control_gap), float(self.negative_control_threshold)
+        if not (math.isfinite(gap) and math.isfinite(threshold) and threshold > 0):
+            raise ValueError(
+                f"negative control gap {gap!r} / threshold {threshold!r} must be finite, threshold > 0"
+            )
+        if not gap > threshold:
+            raise ValueError(
+                f"negative control {self.negative_control!r} was not refuted: "
+                f"gap {gap:.3g} ≤ threshold {threshold:.3g}"
+            )
 
     @property
     def passed(self) -> bool:
         return self.outcome == "pass"
 
+    @property
+    def control_refuted(self) -> bool:
+        """True when this result carries a negative control measured above its threshold."""
+        return self.negative_control is not None  # construction guarantees gap > threshold
 
-def passed(detail: str, *, negative_control: str | None = None, **measurements: float) -> CheckResult:
-    return CheckResult("pass", detail, negative_control=negative_control, measurements=measurements)
+    def control(self) -> dict:
+        """The negative-control fields, to pass on to a result built from this one."""
+        return {
+            "negative_control": self.negative_control,
+            "negative_control_gap": self.negative_control_gap,
+            "negative_control_threshold": self.negative_control_threshold,
+        }
+
+
+def passed(
+    detail: str,
+    *,
+    negative_control: str | None = None,
+    negative_control_gap: float | None = None,
+    negative_control_threshold: float | None = None,
+    **measurements: float,
+) -> CheckResult:
+    """A passing result; a ``negative_control`` needs its measured gap and the threshold it exceeds."""
+    return CheckResult(
+        "pass",
+        detail,
+        negative_control=negative_control,
+        measurements=measurements,
+        negative_control_gap=negative_control_gap,
+        negative_control_threshold=negative_control_threshold,
+    )
+
+
+def extended(result: CheckResult, more: str) -> CheckResult:
+    """``result`` with ``more`` appended to its detail when it passed; any other outcome unchanged
+    (so a failed decision is never turned into a pass by adding a remark to it)."""
+    if not result.passed:
+        return result
+    return dataclasses.replace(result, detail=result.detail + more)
 
 
 def failed(detail: str, counterexample: str, **measurements: float) -> CheckResult:
@@ -139,22 +203,17 @@ def check(
     return register
 
 
-def _load_all() -> None:
-    from . import checks  # noqa: F401  (importing registers every check)
-
-
 def registered_checks() -> dict[str, Check]:
-    """All registered checks by id (imports :mod:`proofs.checks`)."""
-    _load_all()
+    """The checks registered so far, by id (:func:`proofs.loader.load_checks` imports them all)."""
     return dict(_CHECKS)
 
 
 def get_check(id: str) -> Check:
-    _load_all()
     try:
         return _CHECKS[id]
     except KeyError:
-        raise ValueError(f"unknown check id {id!r}") from None
+        hint = "" if _CHECKS else " (no check is loaded: call proofs.loader.load_checks() first)"
+        raise ValueError(f"unknown check id {id!r}{hint}") from None
 
 
 def run_check(id: str) -> CheckResult:

@@ -27,6 +27,8 @@ import torch
 import equiv
 from equiv.mdp import FiniteMDP
 
+from .core import CheckResult, passed
+
 __all__ = [
     "REL_TOL",
     "GAP",
@@ -40,11 +42,27 @@ __all__ = [
     "estimator_gradient",
     "rel_gap",
     "tabular_log_policy",
+    "printed_form_agrees",
 ]
 
 DTYPE = torch.float64
 REL_TOL = 1e-10
 GAP = 1e-4  # a real discrepancy must exceed this (relative), far above REL_TOL
+
+
+def printed_form_agrees(statement: str, gap: float) -> CheckResult:
+    """The ``pass`` of a numeric printed-form check whose relative gap did not exceed GAP.
+
+    A printed form is accepted only at the stated tolerance, gap ≤ REL_TOL (1e-10); a gap
+    between REL_TOL and GAP is neither agreement nor a counterexample, so it raises
+    ArithmeticError (the check is undecided: an ``error``, never a silent ``holds``).
+    """
+    if not gap <= REL_TOL:
+        raise ArithmeticError(
+            f"{statement}: relative gap {gap:.3g} is above REL_TOL = {REL_TOL:g} but not above "
+            f"GAP = {GAP:g} — undecided"
+        )
+    return passed(f"{statement} to {REL_TOL:g} (relative gap {gap:.3g})", gap=gap)
 
 
 def _t(x: np.ndarray) -> torch.Tensor:

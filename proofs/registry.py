@@ -1,24 +1,30 @@
 """The claims registry: one entry per numbered equation (1)-(90) and per claim of the text.
 
-The entries themselves are data in :mod:`proofs.claims`; this module defines
-their type, validates them when they are loaded (unknown check id, duplicate
-claim id, equation number outside 1..90, missing checks, unknown kind → a
-ValueError naming the entry), and computes verdicts by running the checks.
+The entries themselves are data (:mod:`proofs.claims`, :mod:`proofs.claims_text`, collected by
+:mod:`proofs.loader`; the type is :class:`proofs.claim.Claim`, re-exported here); this module
+validates them when they are loaded (unknown check id, duplicate claim id, equation number outside
+1..90, missing checks, unknown kind → a ValueError naming the entry), and computes verdicts by
+running the checks.
 
 Verdicts (the strings are part of the stable ``--json`` interface):
 
-* ``holds``             every check of the printed statement passes;
+* ``holds``             every check of the printed statement passes, and at least one of them
+                        carries a negative control that was refuted (it could have said otherwise);
 * ``fails as printed``  a check of the printed statement fails with a
                         counterexample, and every check of the stated
-                        correction passes;
+                        correction passes (one of them with a refuted negative control);
+* ``uncertain``         as ``fails as printed``, but the claim records that the printed text
+                        (a garbled extraction) does not settle that the slip is on this line;
 * ``definition``        a definition: nothing to prove, and every consistency
-                        check with the other definitions passes;
+                        check with the other definitions passes (one with a refuted control);
 * ``pending``           empirical, no result files yet (never counted as holding);
 * ``inconclusive``      empirical, the results do not decide;
-* ``not reproduced``    empirical, the committed results contradict the claim;
+* ``not reproduced``    empirical, the committed results contradict the claim (exit non-zero);
 * ``fails``             a check failed and no checked correction explains it —
                         a problem to look at (``python -m proofs`` exits non-zero);
-* ``error``             a check raised: a bug in the checker (exit non-zero).
+* ``error``             a check raised, or every check passed but none could have failed (no
+                        refuted negative control; units checks are supplementary and never the
+                        only evidence): a bug in the checker (exit non-zero).
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ import dataclasses
 import re
 from typing import Iterable
 
-from .core import CheckResult, registered_checks, run_check
+from .claim import ABOUT, KINDS, Claim
+from .core import CheckResult, get_check, run_check
+from .loader import load_checks, load_claims
 
 __all__ = [
     "KINDS",
@@ -41,10 +49,10 @@ __all__ = [
     "evaluate_all",
 ]
 
-KINDS = ("definition", "identity", "derivation step", "theorem", "empirical")
 VERDICTS = (
     "holds",
     "fails as printed",
+    "uncertain",
     "definition",
     "pending",
     "inconclusive",
@@ -52,52 +60,20 @@ VERDICTS = (
     "fails",
     "error",
 )
-PROBLEM_VERDICTS = ("fails", "error")
+PROBLEM_VERDICTS = ("fails", "error", "not reproduced")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _SECTION = re.compile(r"^[1-7](\.[1-6])?$")
 
 
 @dataclasses.dataclass(frozen=True)
-class Claim:
-    """One claim of the paper.
-
-    Attributes:
-      id: stable identifier (``eq061`` for Eq. (61), ``text_…`` / ``emp_…`` for text claims).
-      equations: the numbered equations the claim is about (may be empty for pure text claims).
-      section: section of the paper, e.g. ``"3.5"``.
-      kind: one of KINDS.
-      statement: the claim as printed (Unicode, as in the paper; transcription notes in parentheses).
-      checks: ids of the checks that decide the printed statement.
-      latex: the printed statement in LaTeX (for the walkthrough of §2-§5).
-      correction: for an erratum, the corrected statement (Unicode), else None.
-      correction_latex: the corrected statement in LaTeX.
-      correction_checks: ids of the checks that decide the correction (required with a correction).
-      evidence: pytest node ids in tests/ whose property tests support the claim.
-      note: how the statement is read / what the check assumes.
-    """
-
-    id: str
-    equations: tuple[int, ...]
-    section: str
-    kind: str
-    statement: str
-    checks: tuple[str, ...]
-    latex: str = ""
-    correction: str | None = None
-    correction_latex: str | None = None
-    correction_checks: tuple[str, ...] = ()
-    evidence: tuple[str, ...] = ()
-    note: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
 class Verdict:
-    """A claim with its computed verdict and the results of its checks."""
+    """A claim with its computed verdict, the results of its checks, and why (``reason``)."""
 
     claim: Claim
     verdict: str
     results: dict[str, CheckResult]
     correction_results: dict[str, CheckResult]
+    reason: str = ""
 
     @property
     def counterexample(self) -> str | None:
@@ -107,6 +83,17 @@ class Verdict:
     @property
     def is_problem(self) -> bool:
         return self.verdict in PROBLEM_VERDICTS
+
+    @property
+    def detail(self) -> str:
+        """The verdict's qualification: the reading it holds under, why it is uncertain, or the reason
+        of an error (empty when there is nothing to add)."""
+        parts = [self.reason]
+        if self.claim.qualification and self.verdict in ("holds", "definition"):
+            parts.append(f"holds under the reading: {self.claim.qualification}")
+        if self.claim.uncertain and self.verdict == "uncertain":
+            parts.append(f"uncertain: {self.claim.uncertain}")
+        return "; ".join(p for p in parts if p)
 
 
 def validate(claims: Iterable[Claim], check_ids: Iterable[str]) -> tuple[Claim, ...]:
@@ -142,6 +129,12 @@ def validate(claims: Iterable[Claim], check_ids: Iterable[str]) -> tuple[Claim, 
             raise ValueError(f"claim {c.id!r}: a correction needs correction_checks and vice versa")
         if c.correction is not None and not c.correction.strip():
             raise ValueError(f"claim {c.id!r}: empty correction")
+        if c.about not in ABOUT:
+            raise ValueError(f"claim {c.id!r}: about must be one of {ABOUT}, got {c.about!r}")
+        if c.uncertain is not None and (c.correction is None or not c.uncertain.strip()):
+            raise ValueError(f"claim {c.id!r}: 'uncertain' needs a reason and a checked correction")
+        if c.qualification is not None and not c.qualification.strip():
+            raise ValueError(f"claim {c.id!r}: empty qualification")
         for node in c.evidence:
             if not isinstance(node, str) or not node.startswith("tests/") or "::" not in node:
                 raise ValueError(
@@ -153,9 +146,20 @@ def validate(claims: Iterable[Claim], check_ids: Iterable[str]) -> tuple[Claim, 
 
 def load_registry() -> tuple[Claim, ...]:
     """The validated registry (importing the claims and every check)."""
-    from .claims import CLAIMS
+    return validate(load_claims(), load_checks())
 
-    return validate(CLAIMS, registered_checks())
+
+def _has_evidence(results: dict[str, CheckResult]) -> bool:
+    """Whether some passing non-units check carries a refuted negative control."""
+    return any(
+        r.passed and r.control_refuted and get_check(cid).kind != "units" for cid, r in results.items()
+    )
+
+
+_NO_CONTROL = (
+    "every check passed but none carries a refuted negative control (a units check is supplementary "
+    "and never the only evidence), so none could have said otherwise"
+)
 
 
 def evaluate_claim(claim: Claim) -> Verdict:
@@ -164,7 +168,7 @@ def evaluate_claim(claim: Claim) -> Verdict:
     outcomes = [r.outcome for r in results.values()]
     corrections: dict[str, CheckResult] = {}
     if "error" in outcomes:
-        return Verdict(claim, "error", results, corrections)
+        return Verdict(claim, "error", results, corrections, "a check raised")
     if claim.kind == "empirical":
         if "fail" in outcomes:
             verdict = "not reproduced"
@@ -178,12 +182,16 @@ def evaluate_claim(claim: Claim) -> Verdict:
     if any(o in ("pending", "inconclusive") for o in outcomes):
         raise ValueError(f"claim {claim.id!r}: only empirical claims may use empirical checks")
     if all(o == "pass" for o in outcomes):
+        if not _has_evidence(results):
+            return Verdict(claim, "error", results, corrections, _NO_CONTROL)
         return Verdict(claim, "definition" if claim.kind == "definition" else "holds", results, corrections)
     corrections = {cid: run_check(cid) for cid in claim.correction_checks}
-    if corrections and all(r.outcome == "pass" for r in corrections.values()):
-        return Verdict(claim, "fails as printed", results, corrections)
     if any(r.outcome == "error" for r in corrections.values()):
-        return Verdict(claim, "error", results, corrections)
+        return Verdict(claim, "error", results, corrections, "a check of the correction raised")
+    if corrections and all(r.outcome == "pass" for r in corrections.values()):
+        if not _has_evidence(corrections):
+            return Verdict(claim, "error", results, corrections, "correction: " + _NO_CONTROL)
+        return Verdict(claim, "uncertain" if claim.uncertain else "fails as printed", results, corrections)
     return Verdict(claim, "fails", results, corrections)
 
 

@@ -264,8 +264,9 @@ def decide(
         return passed(
             f"{statement}: LHS − RHS reduces to 0 exactly{where}",
             negative_control=f"{wrong_label}: differs by {fmt(wrong_value)} at {witness.label}",
+            negative_control_gap=float(abs(wrong_value) / scale),
+            negative_control_threshold=float(REFUTE_THRESHOLD),
             witness_residual=float(abs(value)),
-            negative_control_gap=float(abs(wrong_value)),
         )
     if abs(value) > REFUTE_THRESHOLD * scale:
         return failed(
@@ -281,18 +282,19 @@ def decide(
 
 def decide_all(results: Sequence[CheckResult], joiner: str = "; ") -> CheckResult:
     """Combine several decisions of one statement (e.g. k = 2 and k = 3): fail if any fails."""
+    if not results:
+        raise ValueError("decide_all needs at least one decision")
     fails = [r for r in results if r.outcome == "fail"]
     if fails:
         return failed(joiner.join(r.detail for r in fails), joiner.join(r.counterexample for r in fails))
-    controls = [r.negative_control for r in results if r.negative_control]
-    gaps = [
-        r.measurements["negative_control_gap"] for r in results if "negative_control_gap" in r.measurements
-    ]
-    return passed(
-        joiner.join(r.detail for r in results),
-        negative_control=controls[0] if controls else None,
-        **({"negative_control_gap": min(gaps)} if gaps else {}),
-    )
+    if any(r.outcome != "pass" for r in results):
+        odd = sorted({r.outcome for r in results} - {"pass"})
+        raise ValueError(f"decide_all combines pass/fail decisions only, got {odd}")
+    controlled = [r for r in results if r.control_refuted]
+    if not controlled:
+        raise ValueError("decide_all: none of the decisions carries a refuted negative control")
+    weakest = min(controlled, key=lambda r: r.negative_control_gap / r.negative_control_threshold)
+    return passed(joiner.join(r.detail for r in results), **weakest.control())
 
 
 @functools.lru_cache(maxsize=None)

@@ -38,6 +38,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import sympy as sp
 import torch
 
 import equiv
@@ -47,6 +48,12 @@ from equiv import mdp as equiv_mdp
 from equiv import targets as equiv_targets
 from equiv._checks import check_float_tensor, check_gamma, check_positive_int, check_tau, check_unit_interval
 from equiv.boltzmann import boltzmann_log_policy, kl_divergence, log_reference
+from proofs import core as proofs_core
+from proofs import exact as proofs_exact
+from proofs import induction as proofs_induction
+from proofs import registry as proofs_registry  # noqa: F401  (loaded before a variant is applied)
+from proofs import symbolic as proofs_symbolic
+from proofs import units as proofs_units
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "tests" / "BUG_CATALOGUE.md"
@@ -450,6 +457,8 @@ def a2c_loss_as_printed_eq52(mdp, log_policy, values, state_weights, n, *, value
 
 
 T = "tests/test_targets.py::"
+PM = "tests/test_proofs_machinery.py::"
+PR = "tests/test_proofs_registry.py::"
 OPS = "tests/test_operators.py::"
 MDP_EQ = "tests/test_mdp_equivalence.py::"
 VC = "tests/test_value_coefficient.py::"
@@ -462,6 +471,108 @@ SHARP = "tests/test_sharper_properties.py::"
 PROOFS = "tests/test_proofs_checks.py::"
 SCALE = "tests/test_reward_scaling.py::"
 TP = "tests/test_atari_training_path.py::"  # harness bugs
+
+# ---- proofs machinery variants (proofs/): the verdict machinery, wrong the way a reviewer would break it
+
+_decide = proofs_symbolic.decide
+_decide_all = proofs_symbolic.decide_all
+_by_induction = proofs_induction.by_induction
+
+
+def decide_all_passes_if_one_instance_passes(results, joiner="; "):
+    """decide_all that fails only when every instance fails: a statement that holds for k = 2 but fails
+    for k = 3 is reported as holding."""
+    if all(r.outcome == "fail" for r in results):
+        return _decide_all(results, joiner)
+    return _decide_all([r for r in results if r.outcome == "pass"], joiner)  # BUG: failures dropped
+
+
+def decide_undecided_is_a_pass(lhs, rhs, witness, *, statement, wrong=None, wrong_label="", setting="",
+                               control=True):
+    """decide that calls an identity it could not reduce, but that agrees at the witness, a pass."""
+    try:
+        return _decide(lhs, rhs, witness, statement=statement, wrong=wrong, wrong_label=wrong_label,
+                       setting=setting, control=control)
+    except ArithmeticError:
+        return proofs_core.CheckResult("pass", f"{statement}: agrees at the witness")  # BUG: undecided → pass
+
+
+def decide_control_not_required(lhs, rhs, witness, *, statement, wrong=None, wrong_label="", setting="",
+                                control=True):
+    """decide that lets an identity pass without a negative control, or with one that was not refuted."""
+    try:
+        return _decide(lhs, rhs, witness, statement=statement, wrong=wrong, wrong_label=wrong_label,
+                       setting=setting, control=control)
+    except (ValueError, ArithmeticError) as err:
+        if "negative control" not in str(err):
+            raise
+        return _decide(lhs, rhs, witness, statement=statement, setting=setting, control=False)  # BUG
+
+
+def by_induction_without_the_inductive_step(statement, lhs_term, lhs_rest, rhs_term, rhs_rest, witness,
+                                            wrong=None, wrong_label="", explicit=(2, 3)):
+    """by_induction that stops after the base case and the explicit cases n = 2, 3: "holds for every n"
+    from three instances."""
+    def side(term, rest, n):
+        return sp.Add(*[term(t) for t in range(n)]) + rest(n)
+
+    base = _decide(side(lhs_term, lhs_rest, 1), side(rhs_term, rhs_rest, 1), witness,
+                   statement=f"{statement}, n = 1", wrong=None if wrong is None else side(*wrong, 1),
+                   wrong_label=wrong_label)
+    if base.outcome == "fail":
+        return base
+    for n in explicit:
+        case = _decide(side(lhs_term, lhs_rest, n), side(rhs_term, rhs_rest, n), witness,
+                       statement=f"{statement}, n = {n}", control=False)
+        if case.outcome == "fail":
+            return case
+    return base  # BUG: the inductive step n → n+1 is never checked
+
+
+def generic_value_shared_between_sequences(sequence, index):
+    """Witness values that depend on the index only: r_t = KL_t = V_t, so a statement that swaps two
+    sequences cannot be refuted at the witness (the witness of proofs/induction.py before issue 14)."""
+    return sp.Rational(index + 2, index + 3)  # BUG: ignores ``sequence``
+
+
+def printed_form_agrees_below_gap(statement, gap):
+    """A numeric printed form accepted for any gap up to GAP = 1e-4 (10⁶ × the stated 1e-10)."""
+    if gap <= proofs_exact.GAP:  # BUG: should be REL_TOL
+        return proofs_core.passed(f"{statement} (relative gap {gap:.3g})", gap=gap)
+    raise ArithmeticError(f"{statement}: undecided")
+
+
+def has_evidence_without_a_control(results):
+    """'holds' from any passing check, units checks and checks without a negative control included."""
+    return any(r.passed for r in results.values())  # BUG: no refuted control required
+
+
+def extended_keeps_only_the_remark(result, more):
+    """extended() that returns a pass whatever the result it extends (the pattern of four checks that
+    returned passed(out.detail + …) after a failed decide_all)."""
+    return proofs_core.passed(result.detail + more)  # BUG: a failed decision becomes a pass
+
+
+def run_check_error_is_a_pass(id):
+    """run_check that reports a check that raised as passing (an error silently a verdict)."""
+    chk = proofs_core.get_check(id)
+    try:
+        return chk.func()
+    except Exception as err:
+        return proofs_core.CheckResult("pass", f"check raised {err!r}")  # BUG: should be "error"
+
+
+def dimension_sums_unchecked(expr):
+    """Units: a sum takes the units of its first term without comparing the others (r + log Z passes)."""
+    if isinstance(expr, sp.Add):
+        return dimension_sums_unchecked(expr.args[0])  # BUG: the other terms are not compared
+    if isinstance(expr, (sp.Mul,)):
+        return sum((dimension_sums_unchecked(f) for f in expr.args), sp.Integer(0))
+    return _dimension(expr)
+
+
+_dimension = proofs_units.dimension
+
 
 CATALOGUE: tuple[Bug, ...] = (
     Bug(
@@ -845,6 +956,87 @@ CATALOGUE: tuple[Bug, ...] = (
         harness_lockstep_expected_not_recentred,
         (TP + "test_lockstep_columns_equal_the_hand_built_gradients",
          "tests/test_atari_lockstep.py::test_lockstep_on_a_real_cartpole_batch_and_a_wrong_pg_side_fails"),
+    ),
+    # ---- proofs machinery bugs (proofs/) ----
+    Bug(
+        "decide_all_drops_failing_instances",
+        "decide_all fails only when every instance fails (k = 2 passes, k = 3 fails → pass)",
+        "any() for all() when combining cases; a one-instance-of-several failure reported as holding",
+        "proofs.symbolic.decide_all",
+        decide_all_passes_if_one_instance_passes,
+        (PM + "test_decide_all_fails_when_one_instance_of_several_fails",),
+    ),
+    Bug(
+        "decide_undecided_is_a_pass",
+        "decide calls an identity it could not reduce to 0, but that agrees at the witness, a pass",
+        "'numerically equal at one point' taken for a proof (issue 10 §2)",
+        "proofs.symbolic.decide",
+        decide_undecided_is_a_pass,
+        (PM + "test_decide_undecidable_identity_raises_never_passes",),
+    ),
+    Bug(
+        "decide_control_not_required",
+        "decide passes an identity without a negative control, or with one that was not refuted",
+        "a check that cannot fail (issue 14 §2: eq072_printed_arity, text6_3_paper_numbers)",
+        "proofs.symbolic.decide",
+        decide_control_not_required,
+        (PM + "test_decide_rejects_a_weak_or_missing_control",),
+    ),
+    Bug(
+        "induction_step_skipped",
+        "by_induction concludes 'for every n' from n = 1, 2, 3 without the inductive step",
+        "proof by examples; a statement wrong from n = 4 on passes",
+        "proofs.induction.by_induction",
+        by_induction_without_the_inductive_step,
+        (PM + "test_induction_catches_a_wrong_statement_that_agrees_for_small_n_at_the_inductive_step",),
+    ),
+    Bug(
+        "induction_witness_shared",
+        "induction witness with r_t = KL_t = V_t: a swap of two sequences is not refuted",
+        "the witness of proofs/induction.py before issue 14 §2",
+        "proofs.induction.generic_value",
+        generic_value_shared_between_sequences,
+        (PM + "test_induction_witness_is_generic_so_a_swap_is_a_counterexample",),
+    ),
+    Bug(
+        "gray_zone_gap_accepted",
+        "numeric printed-form checks pass any gap ≤ 1e-4 instead of the stated 1e-10",
+        "the thresholds of the printed-form checks before issue 14 §2",
+        "proofs.exact.printed_form_agrees",
+        printed_form_agrees_below_gap,
+        (PM + "test_printed_form_agrees_only_at_the_stated_tolerance",),
+    ),
+    Bug(
+        "holds_without_a_refuted_control",
+        "'holds' from passing checks none of which could have failed (units or uncontrolled checks)",
+        "verdict without a negative control (issue 10 §2; units as the only evidence, issue 14 §2)",
+        "proofs.registry._has_evidence",
+        has_evidence_without_a_control,
+        (PR + "test_a_pass_no_check_could_have_contradicted_is_an_error",),
+    ),
+    Bug(
+        "extended_masks_a_failed_decision",
+        "adding a remark to a decision returns a pass even when the decision failed",
+        "return passed(out.detail + …) after decide_all: four checks of proofs/checks did this",
+        "proofs.core.extended",
+        extended_keeps_only_the_remark,
+        (PM + "test_extended_never_turns_a_failure_into_a_pass",),
+    ),
+    Bug(
+        "check_error_reported_as_pass",
+        "run_check reports a check that raised as passing",
+        "a broad except that turns a checker bug into a verdict",
+        "proofs.core.run_check",
+        run_check_error_is_a_pass,
+        (PM + "test_run_check_reports_a_raising_check_as_error",),
+    ),
+    Bug(
+        "units_sum_terms_not_compared",
+        "dimensional analysis: a sum takes its first term's units, the others unchecked",
+        "a units checker that never fails on r + γ log Σ exp(Q/τ) (printed (82))",
+        "proofs.units.dimension",
+        dimension_sums_unchecked,
+        ("tests/test_proofs_checks.py::test_units_catch_a_missing_tau_and_unknown_names",),
     ),
 )
 

@@ -1,14 +1,6 @@
 """Every check of the registry, grouped by section of the paper.
 
-Importing this package registers all checks (see :func:`proofs.core.check`).
+This package imports nothing: :func:`proofs.loader.load_checks` finds its modules with
+:mod:`pkgutil` and imports them (importing a module registers its checks with
+:func:`proofs.core.check`), so a new ``proofs/checks/*.py`` needs no registration line.
 """
-
-from . import (  # noqa: F401
-    section2_bandit,
-    section3_operators,
-    section4_equivalence,
-    section5_natural,
-    section6_experiments,
-    section7_related,
-    units_table,
-)

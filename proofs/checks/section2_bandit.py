@@ -14,7 +14,8 @@ import torch
 
 import equiv
 
-from ..core import CheckResult, check, failed, passed
+from ..core import CheckResult, check, extended, failed, passed
+from ..exact import GAP
 from ..models import R, bandit, general_bandit, generic_policy, merged, softmax_policy
 from ..symbolic import Witness, decide, decide_all, evaluate, fmt
 
@@ -91,10 +92,8 @@ def eq002_maximizer() -> CheckResult:
             if sp.simplify(h + b.tau / x) != 0:
                 raise ArithmeticError(f"unexpected Hessian {h}")
     out = decide_all(results)
-    return passed(
-        out.detail + "; Hessian of η is diag(−τ/π_a) < 0 (strictly concave)",
-        negative_control=out.negative_control,
-        **out.measurements,
+    return extended(
+        out, "; Hessian of η is diag(−τ/π_a) < 0 (strictly concave)",
     )
 
 
@@ -102,7 +101,7 @@ def eq002_maximizer() -> CheckResult:
 def eq003_kl_definition() -> CheckResult:
     """D_KL of Eq. (3) agrees with equiv.kl_divergence and is ≥ 0 with equality only at π = π^B."""
     rng = np.random.default_rng(3)
-    worst = 0.0
+    worst, control = 0.0, 0.0
     for _ in range(20):
         k = int(rng.integers(2, 6))
         pi = torch.tensor(rng.dirichlet(np.ones(k)))
@@ -110,6 +109,8 @@ def eq003_kl_definition() -> CheckResult:
         direct = float((pi * (pi.log() - ref.log())).sum())
         lib = float(equiv.kl_divergence(pi.log(), ref))
         worst = max(worst, abs(direct - lib) / max(1.0, abs(direct)))
+        reverse = float((ref * (ref.log() - pi.log())).sum())  # D_KL[π̄‖π]: the wrong direction
+        control = max(control, abs(reverse - lib) / max(1.0, abs(lib)))
         if direct < 0:
             return failed("KL < 0", f"π = {pi.tolist()}, π̄ = {ref.tolist()}: KL = {direct}")
     if worst > 1e-12:
@@ -125,6 +126,9 @@ def eq003_kl_definition() -> CheckResult:
         "Eq. (3) equals equiv.kl_divergence to 1e-12 relative on 20 random pairs (float64), "
         "is ≥ 0, and is 0 at π = π̄",
         worst_relative_difference=worst,
+        negative_control=f"the reversed D_KL[π̄‖π]: differs from equiv's by up to {control:.3g} (relative)",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -227,7 +231,14 @@ def eq001_bandit_is_one_step_mdp() -> CheckResult:
     gap = abs(eta - float(v[0]))
     if gap > 1e-12:
         return failed("η ≠ V_π(γ = 0)", f"η = {eta}, V = {float(v[0])}")
-    return passed("η(π) = V_π(s) of a one-state MDP with γ = 0, to 1e-12 (float64)", gap=gap)
+    control = abs(float((pi * rbar).sum()) - float(v[0]))  # η without its −τ KL term
+    return passed(
+        "η(π) = V_π(s) of a one-state MDP with γ = 0, to 1e-12 (float64)",
+        gap=gap,
+        negative_control=f"η without −τ D_KL[π‖π̄]: differs from V_π by {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
+    )
 
 
 @check("eq002_maximizer_numeric", kind="numeric", equations=(2, 6))
@@ -605,10 +616,17 @@ def eq018_matches_autograd() -> CheckResult:
     kl = equiv.kl_divergence(equiv.boltzmann_log_policy(q0 + theta * dq, tau, ref), ref)
     (grad,) = torch.autograd.grad(kl, theta)
     gap = abs(symbolic - float(grad))
+    log_pi = equiv.boltzmann_log_policy(q0 + theta * dq, tau, ref)
+    (reverse,) = torch.autograd.grad((ref * (ref.log() - log_pi)).sum(), theta)  # ∇ D_KL[π̄‖π^B]
+    control = abs(symbolic - float(reverse))
     if gap > 1e-12:
         return failed("symbolic ∇KL ≠ autograd", f"at {w.label}: {symbolic} vs {float(grad)}")
     return passed(
-        "∇_θ D_KL[π^B‖π̄] (sympy) = autograd of equiv.kl_divergence along q_θ = q + θ∇q, to 1e-12", gap=gap
+        "∇_θ D_KL[π^B‖π̄] (sympy) = autograd of equiv.kl_divergence along q_θ = q + θ∇q, to 1e-12",
+        gap=gap,
+        negative_control=f"autograd of the reversed D_KL[π̄‖π^B]: differs by {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 

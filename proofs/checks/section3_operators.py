@@ -16,9 +16,10 @@ import torch
 import equiv
 from equiv import mdp as emdp
 
-from ..core import CheckResult, check, failed, passed
+from ..core import CheckResult, check, extended, failed, passed
 from ..exact import (
     GAP,
+    printed_form_agrees,
     REL_TOL,
     estimator_gradient,
     layered_mdp,
@@ -57,9 +58,17 @@ def eq024_series() -> CheckResult:
     gap = rel_gap(total, v)
     if gap > REL_TOL:
         return failed("series ≠ linear solve", f"relative gap {gap:.3g}")
+    unregularised, rho = torch.zeros(4, dtype=torch.float64), torch.eye(4, dtype=torch.float64)
+    for t in range(400):
+        unregularised = unregularised + 0.9**t * rho @ (pi * mdp.rewards).sum(-1)
+        rho = rho @ p_pi
+    control = rel_gap(unregularised, v)
     return passed(
         "Σ_{t<400} γ^t E[r_t − τ KL_t | s_0] equals evaluate_policy's V_π to 1e-10 (4 states, γ = 0.9)",
         gap=gap,
+        negative_control=f"the series without −τKL_t: relative gap {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -79,8 +88,14 @@ def eq025_series() -> CheckResult:
     gap = rel_gap(series, q)
     if gap > REL_TOL:
         return failed("series ≠ Q_π", f"relative gap {gap:.3g}")
+    kl0 = (pi * (pi / mdp.ref_probs).log()).sum(-1)
+    control = rel_gap(series - mdp.tau * kl0[:, None], q)  # charging KL(s_0) at t = 0 as well
     return passed(
-        "r_0 + Σ_{1≤t<400} γ^t E[r_t − τ KL_t | s_0, a_0] equals evaluate_policy's Q_π to 1e-10", gap=gap
+        "r_0 + Σ_{1≤t<400} γ^t E[r_t − τ KL_t | s_0, a_0] equals evaluate_policy's Q_π to 1e-10",
+        gap=gap,
+        negative_control=f"with −τKL(s_0) at t = 0 (the V_π convention): relative gap {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -128,6 +143,8 @@ def eq026_numeric() -> CheckResult:
         "E_π[Q_π] − τKL = V_π to 1e-10 on a 4-state MDP",
         gap=gap,
         negative_control=f"without −τKL(s): relative gap {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -161,10 +178,8 @@ def eq027_to_eq028() -> CheckResult:
             )
         )
     out = decide_all(results)
-    return passed(
-        out.detail + "; D_KL ≥ 0 with equality iff π = π^B_Q, hence argmax = π^B_Q",
-        negative_control=out.negative_control,
-        **out.measurements,
+    return extended(
+        out, "; D_KL ≥ 0 with equality iff π = π^B_Q, hence argmax = π^B_Q",
     )
 
 
@@ -448,7 +463,7 @@ def _telescoping_seq():
     witness = seq.witness(
         {gamma: R(3, 4), tau: R(2, 5)},
         6,
-        "γ = 3/4, τ = 2/5, r_t = (t+2)/(t+3), KL_t = (t+2)/(t+3), V_t = (t+2)/(t+3)",
+        "γ = 3/4, τ = 2/5",
     )
     return seq, gamma, tau, witness
 
@@ -669,8 +684,9 @@ def text3_4_nstep_not_power() -> CheckResult:
         f"T_{{π^B,1}}Q = TQ to 1e-10; T_{{π^B,n}}Q differs from T^nQ by {gaps[0]:.2g} (n = 2) and "
         f"{gaps[1]:.2g} (n = 3), relative",
         one=one,
-        gap2=gaps[0],
-        gap3=gaps[1],
+        negative_control=f"the contrary 'T_{{π^B,n}}Q = T^nQ': refuted by a relative gap ≥ {min(gaps):.3g}",
+        negative_control_gap=min(gaps),
+        negative_control_threshold=GAP,
     )
 
 
@@ -718,7 +734,7 @@ def eq042_series_equals_eq043_corrected() -> CheckResult:
     E[Σ(γλ)^tδ_t], and equiv's."""
     mdp = random_mdp(42, S=3, A=2, gamma=0.9)
     q = torch.from_numpy(np.random.default_rng(42).normal(size=(3, 2)))
-    worst = 0.0
+    worst, control = 0.0, float("inf")
     for lam in (0.0, 0.5, 0.9):
         series = _lambda_series(mdp, q, lam)
         td, v, kl = _td_sum(mdp, q, lam)
@@ -726,12 +742,16 @@ def eq042_series_equals_eq043_corrected() -> CheckResult:
         worst = max(
             worst, rel_gap(corrected, series), rel_gap(emdp.lambda_boltzmann_backup(mdp, q, lam), series)
         )
+        control = min(control, rel_gap(q + td, series))  # the printed (43): Q(s,a) + E[Σ(γλ)^tδ_t]
     if worst > REL_TOL:
         return failed("series ≠ corrected (43)", f"relative gap {worst:.3g}")
     return passed(
         "the series (42) equals τKL(s) + V_Q(s) + E[Σ(γλ)^tδ_t] and equiv.lambda_boltzmann_backup "
         "to 1e-10 for λ = 0, 0.5, 0.9",
         gap=worst,
+        negative_control=f"(43) as printed, Q(s,a) + E[Σ(γλ)^tδ_t]: relative gap ≥ {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -740,10 +760,12 @@ def eq043_printed_vs_series() -> CheckResult:
     """(43) as printed, Q(s,a) + E[Σ(γλ)^tδ_t], against the series (42)."""
     mdp = random_mdp(43, S=3, A=2, gamma=0.9)
     q = torch.from_numpy(np.random.default_rng(43).normal(size=(3, 2)))
+    worst = 0.0
     for lam in (0.0, 0.5):
         series = _lambda_series(mdp, q, lam)
         td, _, _ = _td_sum(mdp, q, lam)
         gap = rel_gap(q + td, series)
+        worst = max(worst, gap)
         if gap > GAP:
             i = int((q + td - series).abs().argmax())
             s, a = divmod(i, 2)
@@ -754,7 +776,7 @@ def eq043_printed_vs_series() -> CheckResult:
                 "at λ = 0 the printed form is Q + E[δ_0] while (42) gives TQ",
                 gap=gap,
             )
-    return passed("printed (43) matches the series", gap=gap)
+    return printed_form_agrees("printed (43) matches the series", worst)
 
 
 @check("eq043_fixed_point_symbolic", kind="symbolic", equations=(42, 43))
@@ -836,21 +858,24 @@ def text3_5_one_step_unbiased() -> CheckResult:
     mdp = random_mdp(45, S=3, A=3)
     rng = np.random.default_rng(45)
     q = torch.from_numpy(rng.normal(size=(3, 3)))
-    worst = 0.0
+    worst, control = 0.0, float("inf")
     for behaviour in (
         _policy(1, 3, 3),
         torch.full((3, 3), 1 / 3, dtype=torch.float64),
         torch.eye(3, dtype=torch.float64),
     ):
-        worst = max(
-            worst, rel_gap(_soft_target_expectation(mdp, q, behaviour, 1), emdp.boltzmann_backup(mdp, q))
-        )
+        expectation = _soft_target_expectation(mdp, q, behaviour, 1)
+        worst = max(worst, rel_gap(expectation, emdp.boltzmann_backup(mdp, q)))
+        control = min(control, rel_gap(expectation, q))  # wrong: "y_t is unbiased for Q̄ itself"
     if worst > REL_TOL:
         return failed("1-step target biased", f"relative gap {worst:.3g}")
     return passed(
         "E[r_t + γV_Q̄(s_{t+1}) | s_t, a_t] = [TQ̄](s_t,a_t) to 1e-10 for a random, the uniform and a "
         "deterministic behaviour policy",
         gap=worst,
+        negative_control=f"E[y_t] = Q̄(s_t,a_t) (no backup): relative gap ≥ {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -871,7 +896,9 @@ def text3_5_nstep_on_policy_only() -> CheckResult:
         f"on-policy (π^B_Q̄) E[y_t|s_t,a_t] = T_{{π^B,n}}Q̄ to 1e-10; with another behaviour the gap is "
         f"≥ {off:.2g} (relative), n = 2, 3",
         on_policy_gap=on,
-        off_policy_gap=off,
+        negative_control=f"the same target under another behaviour policy: relative gap ≥ {off:.3g}",
+        negative_control_gap=off,
+        negative_control_threshold=GAP,
     )
 
 
@@ -952,7 +979,7 @@ def eq049_printed_vs_eq050() -> CheckResult:
             "multiply a reward earned before a_t, which has zero mean",
             gap=gap,
         )
-    return passed("printed (49) = (50)", gap=gap)
+    return printed_form_agrees("printed (49) = (50)", gap)
 
 
 @check("eq049_corrected_vs_eq050", kind="numeric", equations=(49, 50))
@@ -969,9 +996,16 @@ def eq049_corrected_vs_eq050() -> CheckResult:
     gap = max(rel_gap(corrected, g), rel_gap(lib, g))
     if gap > REL_TOL:
         return failed("corrected (49) ≠ (50)", f"relative gap {gap:.3g}")
+    printed = estimator_gradient(
+        mdp, logits, initial, 3, _proper_weight(mdp, mdp.gamma, first_reward_only=True)
+    )
+    control = rel_gap(printed, g)
     return passed(
         "E[(49) with r_t] = g_γ of (50) = equiv.policy_gradient_surrogate, to 1e-10 (exact, 128 paths)",
         gap=gap,
+        negative_control=f"(49) as printed (r_0 in every term): relative gap {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -1012,6 +1046,8 @@ def eq051_finite_horizon() -> CheckResult:
         "J also equals equiv.finite_horizon_objective)",
         gap=gap,
         negative_control=f"the naive estimator (48): relative gap {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -1036,8 +1072,20 @@ def eq048_naive_consistent() -> CheckResult:
     gap = rel_gap(naive, lib)
     if gap > REL_TOL:
         return failed("(48) vs equiv naive", f"gap {gap:.3g}")
+    later = estimator_gradient(  # rewards from t + 1 on: r_t left out of the score's weight
+        mdp,
+        logits,
+        initial,
+        3,
+        lambda path, t, p: sum(R_[path.states[d], path.actions[d]] for d in range(t + 1, len(path.actions))),
+    )
+    control = rel_gap(later, lib)
     return passed(
-        "E[(48)] by enumeration = equiv.finite_horizon_estimator_surrogate('naive') to 1e-10", gap=gap
+        "E[(48)] by enumeration = equiv.finite_horizon_estimator_surrogate('naive') to 1e-10",
+        gap=gap,
+        negative_control=f"the return from t + 1 (r_t left out): relative gap {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -1065,8 +1113,10 @@ def text3_6_naive_improper() -> CheckResult:
     return passed(
         f"E[(48)] differs from ∇J by {bias:.3g} (relative, τ = 0.3), while the proper estimator matches "
         "∇J to 1e-10",
-        bias=bias,
         proper_gap=control,
+        negative_control=f"the contrary '(48) is unbiased': refuted by a relative gap {bias:.3g}",
+        negative_control_gap=bias,
+        negative_control_threshold=GAP,
     )
 
 
@@ -1096,6 +1146,8 @@ def text3_6_fixed_point() -> CheckResult:
         "|g_γ(π*)|_∞ < 1e-9 for two state weightings (soft value iteration to 1e-14)",
         grad_norm=worst,
         negative_control=f"a perturbed policy: |g_γ|_∞ = {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -1119,16 +1171,21 @@ def _nstep_estimator(mdp, v, n, kl_gradient, bootstrap=True, regularized=True):
     return weight
 
 
-@check("eq052_printed", kind="numeric", equations=(52,))
-def eq052_printed() -> CheckResult:
-    """(52) as printed (no −τ∇KL term), V = V_π, against g_γ."""
+def printed_eq052_gap() -> float:
+    """Relative gap between g_γ and E[(52) as printed] (no −τ∇KL term), n = 2, V = V_π (seed 53)."""
     mdp, logits, initial = _pg_setup(seed=53)
     v, _ = emdp.evaluate_policy(mdp, torch.softmax(logits.detach(), -1))
     g = _g_gamma(mdp, logits, initial, 3)
     printed = estimator_gradient(
         mdp, logits, initial, 3, _nstep_estimator(mdp, v, 2, False), kl_gradient=False
     )
-    gap = rel_gap(printed, g)
+    return rel_gap(printed, g)
+
+
+@check("eq052_printed", kind="numeric", equations=(52,))
+def eq052_printed() -> CheckResult:
+    """(52) as printed (no −τ∇KL term), V = V_π, against g_γ."""
+    gap = printed_eq052_gap()
     if gap > GAP:
         return failed(
             "(52) as printed is biased for g_γ",
@@ -1136,7 +1193,7 @@ def eq052_printed() -> CheckResult:
             f"{gap:.3g} (relative) — exactly the missing −τ∇KL(s_t) terms",
             gap=gap,
         )
-    return passed("(52) printed unbiased", gap=gap)
+    return printed_form_agrees("(52) printed unbiased", gap)
 
 
 def proper_nstep_estimator_worst_gap(seed: int) -> float:
@@ -1158,8 +1215,13 @@ def eq052_corrected() -> CheckResult:
     worst = proper_nstep_estimator_worst_gap(seed=53)
     if worst > REL_TOL:
         return failed("corrected (52)", f"gap {worst:.3g}")
+    control = printed_eq052_gap()
     return passed(
-        "E[∇log π Σ_{d<n}γ^dδ_{t+d} − τ∇KL(s_t)] = g_γ to 1e-10 for n = 1, 2, 3 (V = V_π)", gap=worst
+        "E[∇log π Σ_{d<n}γ^dδ_{t+d} − τ∇KL(s_t)] = g_γ to 1e-10 for n = 1, 2, 3 (V = V_π)",
+        gap=worst,
+        negative_control=f"(52) as printed (no −τ∇KL(s_t)), n = 2: relative gap {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -1215,7 +1277,7 @@ def eq054_corrected_expectation() -> CheckResult:
     v = torch.tensor([1.0, -0.5, 0.25], dtype=torch.float64)
     kl = emdp.policy_kl(mdp, pi).numpy()
     R_, pol = mdp.rewards.numpy(), pi.numpy()
-    worst = 0.0
+    worst, control = 0.0, float("inf")
     for n in (1, 2, 3):
         lib = emdp.nstep_policy_backup_v(mdp, pi, v, n).numpy()
         for s in range(3):
@@ -1227,6 +1289,26 @@ def eq054_corrected_expectation() -> CheckResult:
                 )
                 y += path.probability * (ret + 0.8**n * float(v[path.states[-1]]))
             worst = max(worst, abs(y - lib[s]))
+        control = min(control, float(np.abs(no_bootstrap_all(mdp, pi, n, kl) - lib).max()))
     if worst > REL_TOL:
         return failed("E[y_t] ≠ T^n V", f"gap {worst:.3g}")
-    return passed("E[y_t | s_t] = [T_π^n V](s_t) to 1e-10 for n = 1, 2, 3", gap=worst)
+    return passed(
+        "E[y_t | s_t] = [T_π^n V](s_t) to 1e-10 for n = 1, 2, 3",
+        gap=worst,
+        negative_control=f"y_t without the bootstrap γ^n V(s_{{t+n}}): max gap ≥ {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
+    )
+
+
+def no_bootstrap_all(mdp, pi, n, kl):
+    """E[Σ_{d<n} γ^d (r − τKL)_{t+d} | s_t] for every s_t (no bootstrap), by enumeration."""
+    R_, pol = mdp.rewards.numpy(), pi.numpy()
+    out = np.zeros(mdp.num_states)
+    for s in range(mdp.num_states):
+        for path in paths(mdp, pol, s, None, n):
+            out[s] += path.probability * sum(
+                mdp.gamma**d * (R_[st, at] - mdp.tau * kl[st])
+                for d, (st, at) in enumerate(zip(path.states, path.actions))
+            )
+    return out

@@ -430,10 +430,11 @@ def eq059_to_eq065_numeric() -> CheckResult:
     rng = np.random.default_rng(59)
     q = torch.from_numpy(rng.normal(size=(4, 3)))
     w = torch.from_numpy(rng.dirichlet(np.ones(4)))
-    worst, own = 0.0, 0.0
+    worst, own, control = 0.0, 0.0, float("inf")
     for n in (1, 2, 3):
         g_q, g_pg = _expected_gradients(mdp, q, w, n, 1.0 / mdp.tau)
         worst = max(worst, rel_gap(g_q, g_pg))
+        control = min(control, rel_gap(g_q, _expected_gradients(mdp, q, w, n, 1.0)[1]))
         own = max(own, rel_gap(_own_soft_q_gradient(mdp, q, w, n), g_q))
     if worst > REL_TOL or own > REL_TOL:
         return failed("(59) ≠ (65) on the MDP", f"relative gap {worst:.3g} (own enumeration {own:.3g})")
@@ -442,6 +443,9 @@ def eq059_to_eq065_numeric() -> CheckResult:
         "the soft-Q side also matches an independent path enumeration",
         gap=worst,
         own=own,
+        negative_control=f"value weight 1 instead of τ⁻¹: relative gap ≥ {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
 
 
@@ -461,4 +465,6 @@ def text4_value_coefficient() -> CheckResult:
         f"c = 1/τ = {1 / mdp.tau:.4g} matches to 1e-10",
         gap=gap,
         negative_control=f"c = 0.5: gap {others[0.5]:.3g}; c = 1: gap {others[1.0]:.3g} (relative)",
+        negative_control_gap=min(others.values()),
+        negative_control_threshold=GAP,
     )

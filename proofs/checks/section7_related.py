@@ -11,7 +11,7 @@ import torch
 import equiv
 from equiv import mdp as emdp
 
-from ..core import CheckResult, check, failed, passed
+from ..core import CheckResult, check, extended, failed, passed
 from ..exact import GAP, REL_TOL, deterministic_mdp, random_mdp, rel_gap
 from ..induction import Seq, by_induction
 from ..models import R, bandit, general_bandit, generic_policy, merged
@@ -65,10 +65,8 @@ def eq087_corrected() -> CheckResult:
     if reduced.atoms(sp.Sum) or reduced != 0:
         return failed("E_π[log π + S] for any k", f"reduced to {reduced}, not 0")
     out = decide_all(results)
-    return passed(
-        out.detail + "; for any k: Σ_i p_i(log p_i + S) = −S + S·Σ_i p_i = 0",
-        negative_control=out.negative_control,
-        **out.measurements,
+    return extended(
+        out, "; for any k: Σ_i p_i(log p_i + S) = −S + S·Σ_i p_i = 0",
     )
 
 
@@ -77,7 +75,7 @@ def eq088_telescoping() -> CheckResult:
     """Σ_{t<n} γ^t(r_t + γV_{t+1} − V_t) = Σ_{t<n} γ^t r_t + γ^n V_n − V_0, for every n."""
     seq = Seq("r V")
     gamma = sp.Symbol("gamma", positive=True)
-    witness = seq.witness({gamma: R(4, 5)}, 6, "γ = 4/5, r_t = V_t = (t+2)/(t+3)")
+    witness = seq.witness({gamma: R(4, 5)}, 6, "γ = 4/5")
     return by_induction(
         "(88), second equality",
         lambda t: gamma**t * (seq.r(t) + gamma * seq.V(t + 1) - seq.V(t)),
@@ -143,6 +141,8 @@ def eq089_optimal() -> CheckResult:
         "τ log(π*/π̄) = Q_{π*} − V_{Q_{π*}} to 1e-9 (soft value iteration to 1e-14)",
         gap=star,
         negative_control=f"a non-optimal policy: relative gap {other:.3g}",
+        negative_control_gap=other,
+        negative_control_threshold=GAP,
     )
 
 
@@ -176,6 +176,8 @@ def eq090_pcl() -> CheckResult:
         "Σγ^tτ log(π*/π̄) = Σγ^tr_t + γ^nV*(s_n) − V*(s_0) on all 42 action sequences of length 1-3, to 1e-9",
         gap=star,
         negative_control=f"a non-optimal policy: max gap {other:.3g}",
+        negative_control_gap=other,
+        negative_control_threshold=GAP,
     )
 
 
@@ -195,4 +197,6 @@ def text2_tau_rescaling_mdp() -> CheckResult:
         "Q*(R, τ) = τ·Q*(R/τ, 1) and π* identical, to 1e-9 (4-state MDP, τ = 0.37)",
         gap=max(gap_q, gap_pi),
         negative_control=f"τ set to 1 without rescaling R: relative gap {control:.3g}",
+        negative_control_gap=control,
+        negative_control_threshold=GAP,
     )
