@@ -10,5 +10,6 @@ from . import (  # noqa: F401
     section5_natural,
     section6_experiments,
     section7_related,
+    text_sentences,
     units_table,
 )
