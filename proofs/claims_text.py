@@ -139,7 +139,7 @@ TEXT_CLAIMS: tuple[Claim, ...] = (
         correction="∇_θ log π_θ(a_t|s_t) Σ_{d=t}^{T−1} (r_d − τKL_d) (≡ Σ_{d=0}^{T−1−t}(r_{t+d} − τKL_{t+d})); with the −τ∇KL_t edges its expectation is (51).",
         correction_latex="\\nabla_\\theta\\log\\pi_\\theta(a_t|s_t)\\sum_{d=t}^{T-1}(r_d-\\tau\\mathrm{KL}_d)",
         correction_checks=("text3_6_scg_terms_corrected",),
-        note="Reading of the raw fragments “(cid:80)T −1 … t=d (rt+d”: lower limit t = d, upper T − 1, summand r_{t+d} − τKL_{t+d}. The printed sum binds t, which is also the time of a_t; the reading checked keeps t as the action's time and sums d from t to T − 1 over r_{t+d}, which starts the return at r_{2t}. The d = t term −τKL_t of the correction has zero mean against the score, so including it is harmless.",
+        note="Reading of the raw fragments “(cid:80)T −1 … t=d (rt+d”: lower limit t = d, upper limit T − 1, summand r_{t+d} − τKL_{t+d}. As printed, the sum binds t, which is also the time of a_t. Any reading that keeps the printed summand r_{t+d} and the printed lower limit (the two indices equal where the sum starts) begins the return at r_{2t}. Reading t as the time of the action and summing d from t, or reading a_t as a_d and summing t from d, is the same estimator after renaming, and it is biased (the counterexample). The d = t term −τKL_t of the correction has zero mean against the score, so including it is harmless.",
     ),
     Claim(
         id="text_4_any_parameterization",

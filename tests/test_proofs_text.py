@@ -76,9 +76,13 @@ def test_cli_reports_the_new_erratum_with_counterexample_and_correction(capsys):
 
 @pytest.fixture
 def fresh_cache():
+    """Run the mutated checks afresh, then restore the cached results of the real ones (so the other proofs
+    tests in this process do not have to recompute the whole registry)."""
+    saved = dict(core._CACHE)
     core.clear_cache()
     yield
     core.clear_cache()
+    core._CACHE.update(saved)
 
 
 def test_negative_control_a_wrong_correction_makes_the_verdict_a_failure(monkeypatch, fresh_cache, capsys):
