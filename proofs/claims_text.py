@@ -189,6 +189,16 @@ TEXT_CLAIMS: tuple[Claim, ...] = (
         note="'Will not hold': (72) = (73) only with V_θ = V_θold. 'Shrinking' is read as: a jointly fitted value explains the common (batch-mean) part of Δ, which then no longer drives the policy step; it is not a general shrinkage — for ψ = (1, 0), Δ = (1, −1) the policy step of the joint fit is 2× larger (measured in the check).",
     ),
     Claim(
+        id="text_6_estimators_differ_per_sample",
+        equations=(64, 65),
+        section="6",
+        kind="theorem",
+        statement="“The equivalence between PG and soft Q-learning is established in expectation, however, the actual gradient estimators are slightly different due to sampling.”",
+        checks=("text6_estimators_differ_per_sample",),
+        latex="\\nabla\\tfrac12(Q_\\theta-y_t)^2 - \\tau\\nabla(L_{\\text{policy}}+\\tau^{-1}L_{\\text{value}}) = (*) + (**) \\ne 0,\\qquad \\mathbb E_{a_t\\sim\\pi_\\theta}[(*) + (**)] = 0",
+        note="'Slightly' is not quantified in the text; checked: different per sample, equal in expectation.",
+    ),
+    Claim(
         id="text_6_2_constant_longer_episodes",
         equations=(82, 83),
         section="6.2",

@@ -44,6 +44,10 @@ def test_the_sentence_list_names_every_text_claim_and_only_existing_ids():
     known = {c.id for c in load_registry()}
     assert {c.id for c in TEXT_CLAIMS} <= named
     assert named <= known, f"unknown ids in TEXT_SENTENCES.md: {sorted(named - known)}"
+    new_rows = set(re.findall(r"\*\*new\*\* `([a-z0-9_]+)`", text))
+    assert new_rows == {c.id for c in TEXT_CLAIMS}, (
+        "rows marked **new** must be exactly the claims of claims_text.py"
+    )
 
 
 @pytest.mark.parametrize("check_id", MODULE_CHECKS)
