@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from .registry import VERDICTS, evaluate_all, load_registry
-from .report import errata, summary, table, to_json, walkthrough
+from .report import errata, summary, table, to_json
+from .walkthrough import walkthrough
 
 __all__ = ["main", "normalize_claim_id"]
 
