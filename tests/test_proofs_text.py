@@ -19,8 +19,8 @@ from proofs.checks import text_sentences
 from proofs.claims import CLAIMS
 from proofs.claims_text import TEXT_CLAIMS
 from proofs.core import run_check
-from proofs.loader import load_checks
 from proofs.exact import GAP
+from proofs.loader import load_checks
 from proofs.registry import evaluate_claim, load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
