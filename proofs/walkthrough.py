@@ -192,6 +192,7 @@ _BADGE = {
     "holds": "✅ holds",
     "definition": "📘 definition (consistent)",
     "fails as printed": "❌ fails as printed → corrected form ✅",
+    "uncertain": "❔ uncertain: the slip cannot be attributed to this line from the printed text → corrected form ✅",
     "fails": "🛑 fails (unexplained)",
     "error": "🛑 checker error",
     "pending": "⏳ pending",
@@ -268,7 +269,11 @@ def _step(v: Verdict, witnesses: _Witnesses) -> list[str]:
         out += [f"*Why:* {WHY[c.id]}", ""]
     if c.latex:
         out += ["$$", c.latex, "$$", ""]
-    erratum = v.verdict == "fails as printed"
+    erratum = v.verdict in ("fails as printed", "uncertain")
+    if v.verdict == "uncertain" and c.uncertain:
+        out += [f"*Uncertain:* {_md_escape(c.uncertain)}", ""]
+    if v.verdict in ("holds", "definition") and c.qualification:
+        out += [f"*Holds under the reading:* {_md_escape(c.qualification)}", ""]
     if erratum:
         out += [
             "**Erratum: printed vs corrected**",
