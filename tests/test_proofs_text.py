@@ -63,7 +63,7 @@ def test_text_check(check_id):
     else:
         assert result.outcome == "pass", f"{result.detail}: {result.counterexample}"
         assert result.negative_control, "a passing check must show its negative control"
-        assert result.measurements["negative_control_gap"] > GAP
+        assert result.control_refuted and result.negative_control_gap > GAP
 
 
 def test_text_claim_verdicts():
@@ -73,7 +73,7 @@ def test_text_claim_verdicts():
 
 def test_cli_reports_the_new_erratum_with_counterexample_and_correction(capsys):
     assert cli.main(["--json", "--claim", "text_3_6_scg_terms"]) == 0
-    (doc,) = json.loads(capsys.readouterr().out)
+    (doc,) = json.loads(capsys.readouterr().out)["claims"]
     assert doc["verdict"] == "fails as printed"
     assert "r_{t+d}" in doc["counterexample"] and doc["correction"]
     assert all(c["outcome"] == "pass" for c in doc["correction_checks"])
