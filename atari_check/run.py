@@ -30,6 +30,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -617,9 +618,10 @@ def checkpoint_frames(path: Path) -> int:
 def write_checkpoint(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, keeping the previous checkpoint as ``checkpoint.prev.pt``.
 
-    The new file is complete and fsynced (as ``.tmp``) before anything is renamed; the old one becomes
-    the previous one, then the new one takes its place.  A kill at any point leaves a good checkpoint:
-    the old one (``checkpoint.pt`` or, between the two renames, ``checkpoint.prev.pt``) or the new one.
+    The new file is complete and fsynced (as ``.tmp``) before anything is renamed.  The old one gets a
+    second name (a hard link, or a copy where links are not supported) that then becomes
+    ``checkpoint.prev.pt``, and only then does the new one replace ``checkpoint.pt`` in one atomic
+    rename: ``checkpoint.pt`` exists at every instant, so a kill at any point leaves it good (old or new).
     """
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -627,7 +629,17 @@ def write_checkpoint(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     if path.exists():
-        os.replace(path, path.with_name(PREVIOUS_CHECKPOINT))
+        prev = path.with_name(PREVIOUS_CHECKPOINT)
+        prev_tmp = prev.with_name(prev.name + ".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            prev_tmp.unlink()
+        try:
+            os.link(path, prev_tmp)
+        except OSError:  # no hard links on this file system: copy (and fsync) instead
+            shutil.copyfile(path, prev_tmp)
+            with open(prev_tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(prev_tmp, prev)
     os.replace(tmp, path)
     _fsync_dir(path.parent)
 

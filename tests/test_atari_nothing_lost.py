@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 
@@ -137,3 +138,86 @@ def test_gym_atari_ids_with_other_semantics_are_refused(name, tmp_path):
     with pytest.raises(ValueError, match="repeat-action-probability"):
         run(_tiny(env=name), tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
+
+
+class _Killed(BaseException):
+    """Stands for a SIGKILL: nothing after the point of interruption runs."""
+
+
+def _checkpoint_bytes(frames: int) -> bytes:
+    import io
+
+    import torch
+
+    from atari_check.run import CHECKPOINT_SCHEMA
+
+    buf = io.BytesIO()
+    torch.save({"schema": CHECKPOINT_SCHEMA, "frames": frames}, buf)
+    return buf.getvalue()
+
+
+def _interrupted_write(write, path, monkeypatch, kill_at: int) -> bool:
+    """Run ``write(path, new)`` with the kill_at-th link/rename interrupted (as by SIGKILL); return
+    whether checkpoint.pt and checkpoint.prev.pt are still good afterwards."""
+    import os
+
+    from atari_check import run as run_module
+
+    calls = {"n": 0}
+
+    def interrupting(real):
+        def step(*args, **kwargs):
+            if calls["n"] == kill_at:
+                raise _Killed
+            calls["n"] += 1
+            return real(*args, **kwargs)
+        return step
+
+    with monkeypatch.context() as m:
+        m.setattr(run_module.os, "replace", interrupting(os.replace))
+        m.setattr(run_module.os, "link", interrupting(os.link))
+        with contextlib.suppress(_Killed):
+            write(path, _checkpoint_bytes(300))
+    try:
+        return (load_checkpoint(path)["frames"] in (200, 300)
+                and load_checkpoint(path.with_name("checkpoint.prev.pt"))["frames"] in (100, 200))
+    except RunDirError:
+        return False
+
+
+@pytest.mark.parametrize("kill_at", range(4))
+def test_a_kill_at_any_step_of_a_checkpoint_write_leaves_a_good_checkpoint(tmp_path, monkeypatch, kill_at):
+    """checkpoint.pt must exist and load at every instant of write_checkpoint (old or new content): each
+    step (the hard link / copy of the old file, the renames) is interrupted in turn."""
+    from atari_check import run as run_module
+
+    path = tmp_path / "checkpoint.pt"
+    run_module.write_checkpoint(path, _checkpoint_bytes(100))
+    run_module.write_checkpoint(path, _checkpoint_bytes(200))  # now there is a previous one too
+    assert _interrupted_write(run_module.write_checkpoint, path, monkeypatch, kill_at)
+
+
+def test_the_old_two_rename_protocol_is_caught_by_the_kill_test(tmp_path, monkeypatch):
+    """Negative control: the earlier protocol (old → prev, then tmp → checkpoint.pt) left no checkpoint.pt
+    when the kill landed between the two renames (seen in the SIGKILL resume test), and --resume then
+    refused the run."""
+    import os
+
+    from atari_check import run as run_module
+
+    def two_renames(path, data):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        if path.exists():
+            run_module.os.replace(path, path.with_name("checkpoint.prev.pt"))
+        run_module.os.replace(tmp, path)
+
+    outcomes = []
+    for kill_at in range(3):
+        path = tmp_path / f"k{kill_at}" / "checkpoint.pt"
+        path.parent.mkdir()
+        run_module.write_checkpoint(path, _checkpoint_bytes(100))
+        run_module.write_checkpoint(path, _checkpoint_bytes(200))
+        outcomes.append(_interrupted_write(two_renames, path, monkeypatch, kill_at))
+        assert os.path.exists(path.with_name("checkpoint.prev.pt"))
+    assert outcomes == [True, False, True]  # killed between the renames: no good checkpoint.pt
