@@ -212,6 +212,18 @@ def _select(comparisons, pair, role, envs):
     ]
 
 
+def _post_hoc(what: str, mine: list) -> CheckResult | None:
+    """``inconclusive`` when a deciding comparison was registered after its runs (``preregistered`` is
+    False): decision rules are fixed before the runs, so a post hoc test is reported, never counted."""
+    late = [c for c in mine if c.preregistered is False]
+    if not late:
+        return None
+    return inconclusive(
+        f"{what}: the result would pass, but its test was registered after the runs (post hoc), so it is "
+        f"reported and not counted: {'; '.join(c.describe() for c in late)}"
+    )
+
+
 def _where(scale: str, root: Path | None) -> str:
     return f"atari_check/results/{scale}" if root is None else f"{Path(root) / scale}"
 
@@ -285,7 +297,7 @@ def equivalence_verdict(
         sens = [s for s in comparisons if s.role == "sensitivity" and s.file in used]
         sens_text = (f"; sensitivity controls separated: {'; '.join(s.describe() for s in sens)}" if sens
                      else "; no sensitivity control in these files")
-        return passed(
+        return _post_hoc(what, mine) or passed(
             f"{what}: equivalent in every comparison ({'; '.join(c.describe() for c in mine)})" + control_text
             + sens_text
         )
@@ -310,7 +322,7 @@ def noninferiority_verdict(
         return failed(f"{what}: not reproduced ({pair[0]} inferior)",
                       "; ".join(c.describe() for c in mine if c.verdict == "inferior"))
     if all(c.verdict == "non-inferior" for c in mine):
-        return passed(f"{what}: non-inferior in every comparison ({text})")
+        return _post_hoc(what, mine) or passed(f"{what}: non-inferior in every comparison ({text})")
     return inconclusive(f"{what}: {text}")
 
 
@@ -336,7 +348,8 @@ def directional_verdict(
         return failed(f"{what}: not reproduced ({pair[0]} {opposite} than {pair[1]})",
                       "; ".join(c.describe() for c in mine if c.verdict == opposite))
     if all(c.verdict == expected for c in mine):
-        return passed(f"{what}: {pair[0]} {expected} than {pair[1]} in every comparison ({text})")
+        return _post_hoc(what, mine) or passed(
+            f"{what}: {pair[0]} {expected} than {pair[1]} in every comparison ({text})")
     return inconclusive(f"{what}: {text}")
 
 

@@ -51,6 +51,25 @@ def test_noninferiority_decision(tmp_path, verdicts, outcome):
         assert "passes for margin > 1" in result.detail and "vs margin −3" in result.detail
 
 
+PAIR = ("a2c-proper", "a2c-naive")
+
+
+@pytest.mark.parametrize("role,verdict,check", [
+    ("noninferiority", "non-inferior", lambda root: noninferiority_verdict("gpu", PAIR, "x", root=root)),
+    ("directional", "better", lambda root: directional_verdict("gpu", PAIR, "better", "x", root=root)),
+])
+def test_a_post_hoc_test_is_reported_but_never_counted(tmp_path, role, verdict, check):
+    """Decision rules are fixed before the runs: the same passing comparison counts when it was registered
+    before them and is only 'inconclusive' when it was registered after (the negative control)."""
+    extra = {} if role == "noninferiority" else {"margin": None, "smallest_margin": None,
+                                                 "expected": "better"}
+    _write(tmp_path, [_row(role=role, kind=role, verdict=verdict, preregistered=True, **extra)])
+    assert check(tmp_path).outcome == "pass"
+    _write(tmp_path, [_row(role=role, kind=role, verdict=verdict, preregistered=False, **extra)])
+    late = check(tmp_path)
+    assert late.outcome == "inconclusive" and "post hoc" in late.detail
+
+
 def test_noninferiority_pending_and_pair_order(tmp_path):
     assert noninferiority_verdict("gpu", ("a2c-proper", "a2c-naive"), "x", root=tmp_path).outcome == "pending"
     _write(tmp_path, [_row()])
@@ -117,14 +136,17 @@ def test_distinct_runs_in_two_files_are_fine(tmp_path):
 
 
 def test_the_empirical_checks_read_the_committed_cpu_evidence():
-    """The committed CartPole file (rules v2): Fig. 1 non-inferior (post hoc), the A2C half of
-    'c = 1/τ is unstable' not run (pending), and the equivalence inconclusive because the sensitivity
+    """The committed CartPole file (rules v2): Fig. 1 non-inferior but post hoc (so not counted), the A2C
+    half of 'c = 1/τ is unstable' not run (pending), and the equivalence inconclusive because the sensitivity
     control separates on auc but not on final_score."""
     from proofs.core import run_check
+    from proofs.loader import load_checks
 
+    load_checks()
     fig1 = run_check("empirical_cpu_fig1_noninferiority")
-    assert fig1.outcome == "pass" and "post hoc" in fig1.detail
+    assert fig1.outcome == "inconclusive" and "post hoc" in fig1.detail
     unstable = run_check("empirical_cpu_unscaled_unstable")
-    assert unstable.outcome == "pending" and "[soft Q-learning half: pass]" in unstable.detail
+    assert unstable.outcome == "pending" and "[soft Q-learning half: inconclusive]" in unstable.detail
+    assert "post hoc" in unstable.detail  # the sql half passes its test, but the test came after the runs
     equiv = run_check("empirical_cpu_pg_vs_ql")
     assert equiv.outcome == "inconclusive" and "CartPole-v1 final_score the sensitivity control" in equiv.detail
