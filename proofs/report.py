@@ -134,7 +134,13 @@ def table(verdicts: list[Verdict], width: int | None = TABLE_WIDTH) -> str:
         rows.append((v.claim.id, v.claim.section, v.claim.kind, v.verdict, ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     indent = sum(widths) + 2 * 4
-    room = None if width is None else max(width - indent, 24)
+    room = None if width is None else width - indent
+    cont = indent  # indent of continuation lines
+    longest = max((len(m) for ms in marks_of for m in ms), default=0)
+    if room is not None and longest > room:
+        # long claim ids leave too little room for a long check id: continue further left instead
+        cont = max(4, width - max(longest, 48))
+        room = width - cont
     lines = ["  ".join(rows[0][j].ljust(widths[j]) for j in range(4)) + "  " + rows[0][4]]
     lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 6)
     for row, marks in zip(rows[1:], marks_of):
@@ -145,8 +151,12 @@ def table(verdicts: list[Verdict], width: int | None = TABLE_WIDTH) -> str:
             else:
                 chunks.append(mark)
         head = "  ".join(row[j].ljust(widths[j]) for j in range(4)) + "  "
+        if chunks and width is not None and len(head) + len(chunks[0]) > width:
+            lines.append(head.rstrip())  # the first chunk does not fit beside the claim: it goes below
+            lines += [" " * cont + chunk for chunk in chunks]
+            continue
         lines.append((head + (chunks[0] if chunks else "")).rstrip())
-        lines += [" " * indent + chunk for chunk in chunks[1:]]
+        lines += [" " * cont + chunk for chunk in chunks[1:]]
     lines.append("")
     lines.append(
         "check marks: + passed, - failed (with a counterexample), ? pending, ~ inconclusive, ! error;"
