@@ -24,6 +24,8 @@ from proofs.loader import load_checks
 from proofs.registry import evaluate_claim, load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
+# On the worker that holds the proofs evaluation (with `--dist loadgroup`): the checks are cached there.
+pytestmark = [pytest.mark.xdist_group("proofs")]  # a list: tests/bug_catalogue.py iterates it
 MODULE_CHECKS = sorted(cid for cid, c in load_checks().items() if c.module.endswith("text_sentences"))
 EXPECTED_FAILING = {"text3_6_scg_terms_printed"}
 EXPECTED_VERDICTS = {c.id: "holds" for c in TEXT_CLAIMS if c.kind != "empirical"}

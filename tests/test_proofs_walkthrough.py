@@ -13,15 +13,19 @@ from pathlib import Path
 import pytest
 
 from proofs import cli
-from proofs.registry import evaluate_all
 from proofs.walkthrough import LATER, SECTIONS, WHY, walkthrough
+from tests import proofs_session
 
 PATH = Path(__file__).resolve().parents[1] / "proofs" / "WALKTHROUGH.md"
 
 
+# One xdist worker evaluates the registry for all proofs tests (with `--dist loadgroup`).
+pytestmark = [pytest.mark.xdist_group("proofs")]  # a list: tests/bug_catalogue.py iterates it
+
+
 @pytest.fixture(scope="module")
 def verdicts():
-    return evaluate_all()
+    return list(proofs_session.verdicts())
 
 
 @pytest.fixture(scope="module")
