@@ -330,6 +330,18 @@ def _rich_case(adapter: object, terminal: bool = True) -> _cases.Case:
     return _fixed_case(adapter, seed=3, S=2, A=3, gamma=0.9, tau=0.7, terminal=terminal)
 
 
+def _soft_target_and_supported_n(adapter: object):
+    """The adapter's n-step soft target and the n of 1, 2, 3, None (whole segment) it accepts, probed on
+    one small case; NotApplicable if it accepts none."""
+    fn = _soft_target_fn(adapter)
+    case0, cols0 = _probe_case(adapter)
+    batch0 = _target_batch(case0, cols0, adapter)
+    ns = _probe(lambda n: fn(batch0, gamma=0.9, tau=0.7, n=n), [1, 2, 3, None])
+    if not ns:
+        raise NotApplicable("soft_target supports no n among 1, 2, 3, None")
+    return fn, ns
+
+
 def check_soft_target(adapter: object, *, examples: int | None = None, shrink: bool = True) -> None:
     """Eq. (46) (n = 1: Eq. (45)): E[y_t | s_t, a_t] = [T_{π^B_Q̄, m} Q̄](s_t, a_t), Eqs. (40)-(41).
 
@@ -338,12 +350,7 @@ def check_soft_target(adapter: object, *, examples: int | None = None, shrink: b
     For n = 1 the actions after a_t follow a random behaviour policy: the 1-step target is unbiased for
     the soft backup [T Q̄] (Eqs. (38)-(39)) whatever the behaviour (§3.5).
     """
-    fn = _soft_target_fn(adapter)
-    case0, cols0 = _probe_case(adapter)
-    batch0 = _target_batch(case0, cols0, adapter)
-    ns = _probe(lambda n: fn(batch0, gamma=0.9, tau=0.7, n=n), [1, 2, 3, None])
-    if not ns:
-        raise NotApplicable("soft_target supports no n among 1, 2, 3, None")
+    fn, ns = _soft_target_and_supported_n(adapter)
     tol = _rtol(adapter)
 
     @example(case=_rich_case(adapter), n=2 if 2 in ns else ns[-1])
@@ -379,12 +386,7 @@ def check_truncation(adapter: object, *, examples: int | None = None, shrink: bo
     E[y_t | s_t, a_t] = [T_{π^B_Q̄, min(n, k+1−t)} Q̄] for t ≤ k (Eqs. (40)-(41), (46)): truncation is
     not termination (which would drop the bootstrap), and the next episode's rows never enter.
     """
-    fn = _soft_target_fn(adapter)
-    case0, cols0 = _probe_case(adapter)
-    batch0 = _target_batch(case0, cols0, adapter)
-    ns = _probe(lambda n: fn(batch0, gamma=0.9, tau=0.7, n=n), [1, 2, 3, None])
-    if not ns:
-        raise NotApplicable("soft_target supports no n among 1, 2, 3, None")
+    fn, ns = _soft_target_and_supported_n(adapter)
     tol = _rtol(adapter)
 
     @example(case=_rich_case(adapter), n=2 if 2 in ns else ns[-1], k=1)
