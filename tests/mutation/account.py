@@ -1,10 +1,13 @@
-"""Account for every surviving mutant: ``python tests/mutation/account.py`` (after ``mutmut run``).
+"""Account for every surviving mutant: ``python tests/mutation/account.py [--package P] [--record]``.
 
-Reads mutmut's verdicts (``mutants/equiv/*.py.meta``) and the mutant ids listed in
+Run after the package's mutation job (``python tests/mutation/run.py P``; ``mutmut run`` for equiv).
+Reads mutmut's verdicts (``mutants/<P>/*.py.meta``: in the repository root for ``equiv``, under
+``mutation-work/<P>/`` for ``atari_check`` and ``proofs``) and the mutant ids of that package listed in
 ``tests/mutation/equivalent_*.md``, then prints the score and two lists that must both be empty:
 survivors listed nowhere, and listed mutants that are no longer survivors (stale entries).
-Exits 1 if either list is non-empty.  ``--record`` also writes ``tests/mutation/RESULT.json``: the
-verdict counts per module, the survivors, and the provenance (commits, versions, machine, date).
+Exits 1 if either list is non-empty.  ``--record`` also writes the package's result file
+(``RESULT.json`` for equiv, ``RESULT_<P>.json`` otherwise): the verdict counts per module, the
+survivors, and the provenance (commits, versions, machine, date).
 """
 
 from __future__ import annotations
@@ -22,28 +25,49 @@ from pathlib import Path
 from mutmut.stats import status_by_exit_code  # the dev extra pins mutmut==3.8.1
 
 ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("equiv", "atari_check", "proofs")
 
 
-def verdicts() -> dict[str, str]:
+def mutants_dir(package: str) -> Path:
+    return ROOT / "mutants" if package == "equiv" else ROOT / "mutation-work" / package / "mutants"
+
+
+def result_file(package: str) -> Path:
+    return ROOT / "tests" / "mutation" / ("RESULT.json" if package == "equiv" else f"RESULT_{package}.json")
+
+
+def verdicts(package: str = "equiv") -> dict[str, str]:
     result = {}
-    for meta in sorted((ROOT / "mutants" / "equiv").glob("*.py.meta")):
+    for meta in sorted((mutants_dir(package) / package).glob("*.py.meta")):
         for mutant, code in json.loads(meta.read_text())["exit_code_by_key"].items():
             result[mutant] = status_by_exit_code[code]
     return result
 
 
-def listed() -> set[str]:
+def listed(package: str = "equiv") -> set[str]:
     ids: set[str] = set()
     for md in sorted((ROOT / "tests" / "mutation").glob("equivalent_*.md")):
         # an entry is a list item that starts with the mutant id in backticks
-        ids |= set(re.findall(r"^- `(equiv\.[^`]+__mutmut_\d+)`", md.read_text(), flags=re.MULTILINE))
+        pattern = rf"^- `({re.escape(package)}\.[^`]+__mutmut_\d+)`"
+        ids |= set(re.findall(pattern, md.read_text(), flags=re.MULTILINE))
     return ids
 
 
+def _package(argv: list[str]) -> str:
+    if "--package" not in argv:
+        return "equiv"
+    i = argv.index("--package")
+    if i + 1 >= len(argv) or argv[i + 1] not in PACKAGES:
+        raise SystemExit(f"--package must be one of {PACKAGES}; got {argv[i + 1:i + 2]}")
+    return argv[i + 1]
+
+
 def main() -> int:
-    status = verdicts()
+    package = _package(sys.argv[1:])
+    status = verdicts(package)
     if not status:
-        print("no mutmut results under mutants/: run `mutmut run` first", file=sys.stderr)
+        print(f"no mutmut results under {mutants_dir(package) / package}: run the {package} job first "
+              f"(tests/mutation/README.md)", file=sys.stderr)
         return 2
     counts = Counter(status.values())
     total = len(status)
@@ -60,7 +84,7 @@ def main() -> int:
         for item in items:
             print(f"  {item}: {status.get(item, 'not a mutant')}")
     if "--record" in sys.argv[1:]:
-        record(status)
+        record(status, package)
     return 1 if missing or stale else 0
 
 
@@ -68,8 +92,8 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], check=True, cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
 
-def record(status: dict[str, str]) -> None:
-    """Write RESULT.json: what the committed score and the README's table are read from."""
+def record(status: dict[str, str], package: str = "equiv") -> None:
+    """Write the package's result file: what the committed score and the README's table are read from."""
     from importlib.metadata import version
 
     by_module: dict[str, Counter] = {}
@@ -79,7 +103,8 @@ def record(status: dict[str, str]) -> None:
     result = {
         "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": _git("rev-parse", "HEAD"),
-        "equiv_last_changed_in": _git("log", "-1", "--format=%H", "--", "equiv/"),
+        **({"package": package} if package != "equiv" else {}),
+        f"{package}_last_changed_in": _git("log", "-1", "--format=%H", "--", f"{package}/"),
         "mutmut": version("mutmut"),
         "torch": version("torch"),
         "python": platform.python_version(),
@@ -90,7 +115,7 @@ def record(status: dict[str, str]) -> None:
         "by_module": {m: dict(sorted(c.items())) for m, c in sorted(by_module.items())},
         "survivors": sorted(m for m, v in status.items() if v not in ("killed", "timeout")),
     }
-    (ROOT / "tests" / "mutation" / "RESULT.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    result_file(package).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
