@@ -26,3 +26,25 @@ torch.set_default_dtype(torch.float64)
 # Deterministic CPU results for the same seed (and no surprise thread oversubscription under xdist).
 torch.use_deterministic_algorithms(True)
 torch.set_num_threads(1)
+
+
+# Tests that read the whole proofs registry's evaluation (tests/proofs_session.py): through one of these
+# fixtures, or by evaluating every claim of a family.  Marked `whole_registry` so that the proofs mutation
+# job (tests/mutation/run.py) can leave them out: each costs the ~30 s evaluation per mutant there.
+_WHOLE_REGISTRY_FIXTURES = {"verdicts", "main_on_shared"}
+_WHOLE_REGISTRY_TESTS = {
+    "test_proofs_text.py::test_text_claim_verdicts",
+    "test_proofs_cli.py::test_module_entry_point_runs_end_to_end",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    for item in items:
+        module = item.path.name
+        if module.startswith("test_proofs_") and (
+            _WHOLE_REGISTRY_FIXTURES & set(item.fixturenames)
+            or f"{module}::{item.originalname}" in _WHOLE_REGISTRY_TESTS
+        ):
+            item.add_marker(pytest.mark.whole_registry)
