@@ -213,16 +213,27 @@ class _Progress:
             sys.stderr.flush()
 
 
+def use_deterministic_algorithms(warn_only: bool = False) -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=...)`` without its import of
+    ``torch._inductor.config``, which loads torch._dynamo: 3–10 s of start-up on the 2-core machine, in every
+    run and every test process.  The harness never compiles, so inductor's copy of the flag is only set when
+    inductor is already loaded; the flag eager kernels read is set exactly as the public function sets it."""
+    inductor_config = sys.modules.get("torch._inductor.config")
+    if inductor_config is not None:
+        inductor_config.deterministic = True
+    torch._C._set_deterministic_algorithms(True, warn_only=warn_only)
+
+
 def _setup_torch(cfg: Config) -> torch.device:
     if cfg.device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ValueError(f"device {cfg.device!r} requested but torch.cuda.is_available() is False "
                              f"(torch {torch.__version__})")
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        use_deterministic_algorithms(warn_only=True)
         torch.backends.cudnn.benchmark = False
     else:
-        torch.use_deterministic_algorithms(True)
+        use_deterministic_algorithms()
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     return torch.device(cfg.device)

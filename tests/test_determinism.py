@@ -160,3 +160,27 @@ def test_hypothesis_ci_profile_is_derandomized():
     assert draws_under(ci) == draws_under(ci)
     random_profile = settings(ci, derandomize=False)
     assert draws_under(random_profile, 1) != draws_under(random_profile, 2)
+
+
+_DETERMINISM_PROBE = """
+import sys, torch
+from atari_check.config import Config
+from atari_check.run import _setup_torch
+assert not torch.are_deterministic_algorithms_enabled()
+_setup_torch(Config(env="CartPole-v1", algo="a2c-proper"))
+print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+      "torch._inductor.config" in sys.modules)
+torch.use_deterministic_algorithms(True)  # the public function, for comparison
+print("torch._inductor.config" in sys.modules)
+"""
+
+
+def test_deterministic_algorithms_are_on_without_loading_inductor():
+    """conftest and the harness set torch's deterministic-algorithms flag (not warn-only) the way
+    torch.use_deterministic_algorithms does, but without importing torch._inductor.config (torch._dynamo,
+    seconds of start-up).  Negative control: the public function does import it, so the check can fail."""
+    assert torch.are_deterministic_algorithms_enabled()
+    assert not torch.is_deterministic_algorithms_warn_only_enabled()
+    out = subprocess.run([sys.executable, "-c", _DETERMINISM_PROBE], cwd=REPO_ROOT, capture_output=True, text=True,
+                         check=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert out.stdout.split() == ["True", "False", "False", "True"], out.stdout
