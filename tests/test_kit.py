@@ -1,6 +1,7 @@
 """The conformance kit (equiv.testing): it passes on equiv, and fails — naming the right equation — on
 every wrong variant of tests/bug_catalogue.py that maps to one of its contracts (the negative controls),
-through the plain functions, the pytest plugin (pytester) and the CLI (subprocess).
+through the plain functions, the pytest plugin (pytester) and the CLI (subprocess).  The bugs whose function
+no adapter reaches (NOT_PATCHABLE) are made by user-level adapters in tests/test_kit_user_bugs.py.
 
 Variants are applied only in the namespaces the reference adapter reaches (equiv.targets, equiv.losses,
 equiv.testing.reference): the kit's ground truth (equiv.mdp, equiv.testing._truth) stays unpatched.

@@ -34,7 +34,7 @@ from equiv import (
     soft_value,
     td_errors,
 )
-from equiv.testing import CHECKS, ConformanceError, Unsupported, classify_pg_loss
+from equiv.testing import CHECKS, ConformanceError, Unsupported, checks, classify_pg_loss
 
 EXAMPLES = 2
 
@@ -196,7 +196,14 @@ class UserMatchedSoftQ(UserA2C):
         return 0.5 * (q_taken - target.detach()) ** 2
 
 
-# catalogue bug → (adapter class, its mistake, [(check, a substring of the equation it must name), ...])
+# catalogue bug → (adapter class, its mistake, [(check, a substring of the equation it must name), ...]).
+# Why these equations: the 1-step target's expectation is the soft backup [T Q̄] of (38)-(39) that
+# boltzmann_backup computes, which check_soft_target states as Eq. (45); the value target V̂ = V + Δ of
+# (53)-(54) corrected is the sample form of the n-step value backup (34) = (37) corrected, V + E[Σ γ^d δ];
+# (80) is the proper n-step estimator whose step-t weight starts with r_t (the printed (49) has r_0) and which
+# carries −τ∇KL(s_t) (the printed (52) has none); §6.3's rescaling turns τ·∇L_policy of Eq. (65) into ∇L_policy.
+# The explicit first examples have τ = 0.7, γ = 0.9: away from τ = 1 (missing τ), τ = 2 (c = 0.5 = 1/τ) and
+# γ = τ (1/γ = 1/τ), where those mistakes vanish.
 USER_LEVEL = {
     "hard_max_backup": (UserSoftDQN, "hard_max", [("soft_target", "Eq. (45)")]),
     "soft_backup_missing_tau": (UserSoftDQN, "missing_tau", [("soft_target", "Eq. (45)"),
@@ -249,3 +256,25 @@ def test_lambda_target_written_with_the_actions():
 def test_unknown_mistake_is_refused():
     with pytest.raises(ValueError, match="mistake must be None or one of .*, got 'typo'"):
         UserA2C("typo")
+
+
+def _rel_grad_errors(adapter, *, terminal: bool, truncate_at: int | None, value_coef: float) -> tuple[float, float]:
+    """(policy part, value part) relative errors of the adapter's exact expected A2C gradient vs the proper
+    estimator's, on the kit's enumerated paths of one fixed case (T = 3, n = None)."""
+    case = checks._fixed_case(adapter, seed=3, S=2, A=3, terminal=terminal)
+    g = checks._a2c_gradients(adapter, checks._a2c_setup(adapter, case, 3, None, truncate_at, value_coef))
+    return tuple(float((a - p).abs().max() / p.abs().max()) for a, p in zip(g["adapter"], g["proper"]))
+
+
+def test_sec63_matched_loss_is_a2c_with_coefficient_c_on_on_policy_rows():
+    """§6.3 at c = 0.5 (the paper's), which check_eq65 (c = 1/τ) does not reach: with the 1/τ scaling the
+    expected gradient is that of A2C with coefficient c (to 1e-12: float64 enumeration, ~1e-16 measured);
+    with the printed 1/γ the policy part is off by τ/γ − 1.  Only on paths without episode ends: the kit's
+    next-episode rows have fixed actions, where a loss that equals A2C only in expectation over a_t ∼ π
+    differs (asserted, so that the docstring of UserMatchedSoftQ stays true)."""
+    for c in (0.5, 2.0):
+        assert max(_rel_grad_errors(UserMatchedSoftQ(None), terminal=False, truncate_at=None, value_coef=c)) < 1e-12
+        policy, value = _rel_grad_errors(UserMatchedSoftQ("one_over_gamma"), terminal=False, truncate_at=None,
+                                         value_coef=c)
+        assert policy == pytest.approx(abs(0.7 / 0.9 - 1), rel=1e-9) and value < 1e-12
+    assert _rel_grad_errors(UserMatchedSoftQ(None), terminal=False, truncate_at=0, value_coef=0.5)[0] > 0.1
