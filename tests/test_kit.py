@@ -114,7 +114,7 @@ def test_every_catalogue_bug_is_mapped_or_excluded_with_a_reason():
         assert f"replaces {bug.target}," in reason, (name, reason)
         holders = [m for m in PATCHED if any(v is bug.original for v in vars(m).values())]
         if holders:  # patching reaches a namespace, but not the reference adapter: it still passes
-            for check, _ in USER_LEVEL[name][2]:
+            for _, _, check, _ in USER_LEVEL[name]:
                 with wrong(name):
                     CHECKS[check][0](EQUIV, examples=EXAMPLES, shrink=False)
 

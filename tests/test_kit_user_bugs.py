@@ -196,7 +196,29 @@ class UserMatchedSoftQ(UserA2C):
         return 0.5 * (q_taken - target.detach()) ** 2
 
 
-# catalogue bug → (adapter class, its mistake, [(check, a substring of the equation it must name), ...]).
+class UserNStepSoftTarget(_Adapter):
+    """2-step soft Q-learning target y_t = τ KL_t + V_Q̄(s_t) + Σ_{d<m} γ^d δ_{t+d}, Eq. (47) (= Eq. (46)).
+
+    printed_eq37: γ^m V_Q̄(s_{t+m}) in place of V_Q̄(s_t), the n-step backup written as Eq. (37) is printed
+    (Σ γ^d δ already telescopes to the return minus V(s_t)), here in the target of Q.
+    """
+
+    mistakes = ("printed_eq37",)
+
+    def soft_target(self, batch, *, gamma, tau, n):
+        if n != 2:
+            raise Unsupported("a 2-step target")  # one n keeps the test cheap; the mistake shows for every n
+        kl = kl_divergence(boltzmann_log_policy(batch.q, tau, batch.ref_policy), batch.ref_policy)
+        v = soft_value(batch.q, tau, batch.ref_policy)
+        next_v = soft_value(batch.next_q, tau, batch.next_ref_policy)
+        segment = {"terminated": batch.terminated, "truncated": batch.truncated, "gamma": gamma, "n": n}
+        delta_sum = nstep_regularized_return(batch.rewards, kl, next_v, tau=tau, **segment) - v  # Eq. (58)
+        if self.mistake == "printed_eq37":
+            return tau * kl + delta_sum + nstep_return(torch.zeros_like(v), next_v, **segment)  # + γ^m V(s_{t+m})
+        return tau * kl + v + delta_sum
+
+
+# catalogue bug → its user-level forms: [(adapter class, mistake, check, a substring of the equation it names)].
 # Why these equations: the 1-step target's expectation is the soft backup [T Q̄] of (38)-(39) that
 # boltzmann_backup computes, which check_soft_target states as Eq. (45); the value target V̂ = V + Δ of
 # (53)-(54) corrected is the sample form of the n-step value backup (34) = (37) corrected, V + E[Σ γ^d δ];
@@ -205,23 +227,24 @@ class UserMatchedSoftQ(UserA2C):
 # The explicit first examples have τ = 0.7, γ = 0.9: away from τ = 1 (missing τ), τ = 2 (c = 0.5 = 1/τ) and
 # γ = τ (1/γ = 1/τ), where those mistakes vanish.
 USER_LEVEL = {
-    "hard_max_backup": (UserSoftDQN, "hard_max", [("soft_target", "Eq. (45)")]),
-    "soft_backup_missing_tau": (UserSoftDQN, "missing_tau", [("soft_target", "Eq. (45)"),
-                                                             ("boltzmann", "Eq. (29)")]),
-    "printed_eq43_lambda_backup": (UserLambdaTarget, "printed_eq43", [("lambda_target", "Eqs. (42)-(43)")]),
-    "printed_eq37_nstep_value_backup": (UserA2C, "printed_eq37", [("a2c", "Eqs. (53)-(54) corrected")]),
-    "printed_sec63_one_over_gamma": (UserMatchedSoftQ, "one_over_gamma", [("eq65", "Eq. (65)")]),
-    "printed_eq49_r0": (UserA2C, "r0", [("a2c", "Eq. (80)")]),
-    "printed_eq52_without_kl_gradient": (UserA2C, "no_kl_gradient", [("a2c", "Eq. (80)")]),
-    "value_coefficient_half": (UserA2C, "value_coef_half", [("eq65", "Eq. (65)")]),
-    "one_step_entropy_bonus_claimed_proper": (UserA2C, "naive", [("a2c", "Eq. (80)")]),
+    "hard_max_backup": [(UserSoftDQN, "hard_max", "soft_target", "Eq. (45)")],
+    "soft_backup_missing_tau": [(UserSoftDQN, "missing_tau", "soft_target", "Eq. (45)"),
+                                (UserSoftDQN, "missing_tau", "boltzmann", "Eq. (29)")],
+    "printed_eq43_lambda_backup": [(UserLambdaTarget, "printed_eq43", "lambda_target", "Eqs. (42)-(43)")],
+    "printed_eq37_nstep_value_backup": [(UserA2C, "printed_eq37", "a2c", "Eqs. (53)-(54) corrected"),
+                                        (UserNStepSoftTarget, "printed_eq37", "soft_target", "Eq. (46)")],
+    "printed_sec63_one_over_gamma": [(UserMatchedSoftQ, "one_over_gamma", "eq65", "Eq. (65)")],
+    "printed_eq49_r0": [(UserA2C, "r0", "a2c", "Eq. (80)")],
+    "printed_eq52_without_kl_gradient": [(UserA2C, "no_kl_gradient", "a2c", "Eq. (80)")],
+    "value_coefficient_half": [(UserA2C, "value_coef_half", "eq65", "Eq. (65)")],
+    "one_step_entropy_bonus_claimed_proper": [(UserA2C, "naive", "a2c", "Eq. (80)")],
 }
-CASES = [(name, check, equation) for name, (_, _, expect) in USER_LEVEL.items() for check, equation in expect]
+CASES = [(name, *form) for name, forms in USER_LEVEL.items() for form in forms]
+IDS = [f"{name}-{cls.__name__}-{check}" for name, cls, _, check, _ in CASES]
 
 
-@pytest.mark.parametrize(("name", "check", "equation"), CASES, ids=[f"{n}-{c}" for n, c, _ in CASES])
-def test_user_level_bug_fails_its_check_naming_the_equation(name, check, equation):
-    cls, mistake, _ = USER_LEVEL[name]
+@pytest.mark.parametrize(("name", "cls", "mistake", "check", "equation"), CASES, ids=IDS)
+def test_user_level_bug_fails_its_check_naming_the_equation(name, cls, mistake, check, equation):
     with pytest.raises(ConformanceError) as info:
         CHECKS[check][0](cls(mistake), examples=EXAMPLES, shrink=False)
     assert info.value.check == check
@@ -229,9 +252,12 @@ def test_user_level_bug_fails_its_check_naming_the_equation(name, check, equatio
     assert info.value.error > 1e3 * info.value.tol  # misses by a wide margin, not by rounding
 
 
-@pytest.mark.parametrize(("name", "check", "equation"), CASES, ids=[f"{n}-{c}" for n, c, _ in CASES])
-def test_the_same_adapter_without_the_mistake_passes(name, check, equation):
-    cls, _, _ = USER_LEVEL[name]
+# Each (adapter class, check) once: the correct version is the same whichever mistake is switched off.
+CORRECT = sorted({(cls, check) for _, cls, _, check, _ in CASES}, key=lambda c: (c[0].__name__, c[1]))
+
+
+@pytest.mark.parametrize(("cls", "check"), CORRECT, ids=[f"{cls.__name__}-{check}" for cls, check in CORRECT])
+def test_the_same_adapter_without_the_mistake_passes(cls, check):
     CHECKS[check][0](cls(None), examples=EXAMPLES, shrink=False)  # raises ConformanceError if it differs
 
 
@@ -272,9 +298,8 @@ def test_sec63_matched_loss_is_a2c_with_coefficient_c_on_on_policy_rows():
     with the printed 1/γ the policy part is off by τ/γ − 1.  Only on paths without episode ends: the kit's
     next-episode rows have fixed actions, where a loss that equals A2C only in expectation over a_t ∼ π
     differs (asserted, so that the docstring of UserMatchedSoftQ stays true)."""
-    for c in (0.5, 2.0):
-        assert max(_rel_grad_errors(UserMatchedSoftQ(None), terminal=False, truncate_at=None, value_coef=c)) < 1e-12
-        policy, value = _rel_grad_errors(UserMatchedSoftQ("one_over_gamma"), terminal=False, truncate_at=None,
-                                         value_coef=c)
-        assert policy == pytest.approx(abs(0.7 / 0.9 - 1), rel=1e-9) and value < 1e-12
+    assert max(_rel_grad_errors(UserMatchedSoftQ(None), terminal=False, truncate_at=None, value_coef=0.5)) < 1e-12
+    policy, value = _rel_grad_errors(UserMatchedSoftQ("one_over_gamma"), terminal=False, truncate_at=None,
+                                     value_coef=0.5)
+    assert policy == pytest.approx(abs(0.7 / 0.9 - 1), rel=1e-9) and value < 1e-12  # τ = 0.7, γ = 0.9
     assert _rel_grad_errors(UserMatchedSoftQ(None), terminal=False, truncate_at=0, value_coef=0.5)[0] > 0.1
