@@ -96,6 +96,9 @@ class UserLambdaTarget(_Adapter):
 
     def __init__(self, mistake: str | None = None, form: str = "td_errors"):
         super().__init__(mistake)
+        forms = {"td_errors": (None, "printed_eq43"), "q_recursion": (None, "next_action_off_by_one")}
+        if mistake not in forms.get(form, ()):
+            raise ValueError(f"form must be one of {list(forms)} with a mistake of its own, got {form!r}, {mistake!r}")
         self.form = form
 
     def lambda_soft_target(self, batch, *, gamma, tau, lam):
@@ -282,6 +285,8 @@ def test_lambda_target_written_with_the_actions():
 def test_unknown_mistake_is_refused():
     with pytest.raises(ValueError, match="mistake must be None or one of .*, got 'typo'"):
         UserA2C("typo")
+    with pytest.raises(ValueError, match="form must be one of .* got 'td_errors', 'next_action_off_by_one'"):
+        UserLambdaTarget("next_action_off_by_one")  # a mistake its form does not have would do nothing
 
 
 def _rel_grad_errors(adapter, *, terminal: bool, truncate_at: int | None, value_coef: float) -> tuple[float, float]:
