@@ -225,6 +225,7 @@ def _target_batch(case: _cases.Case, cols: _cases.Columns, adapter: object, q_ba
         truncated=cols.truncated,
         ref_policy=ref[cols.states] if use_ref else None,
         next_ref_policy=ref[cols.next_states] if use_ref else None,
+        actions=cols.actions,
     )
 
 
@@ -460,8 +461,10 @@ def _random_target_batch(adapter: object, seed: int, T: int, B: int, A: int, q_s
         ref, next_ref = ref / ref.sum(-1, keepdim=True), next_ref / next_ref.sum(-1, keepdim=True)
     terminated = torch.from_numpy(rng.random((T, B)) < 0.25)
     truncated = torch.from_numpy(rng.random((T, B)) < 0.2) & ~terminated
-    return TargetBatch(_cases._t(rng.normal(0, 1, (T, B))), _cases._t(rng.normal(0, q_scale, (T, B, A))),
-                       _cases._t(rng.normal(0, q_scale, (T, B, A))), terminated, truncated, ref, next_ref)
+    rewards, q, next_q = (_cases._t(rng.normal(0, 1, (T, B))), _cases._t(rng.normal(0, q_scale, (T, B, A))),
+                          _cases._t(rng.normal(0, q_scale, (T, B, A))))
+    actions = torch.from_numpy(rng.integers(A, size=(T, B)))  # drawn last: the draws above are unchanged
+    return TargetBatch(rewards, q, next_q, terminated, truncated, ref, next_ref, actions)
 
 
 def check_hard_limit(adapter: object, *, examples: int | None = None, shrink: bool = True) -> None:

@@ -23,6 +23,8 @@ Methods (all optional):
     m = min(n, steps to the episode end, T − t) steps; ``n=None`` means every remaining step.
 ``lambda_soft_target(batch: TargetBatch, *, gamma, tau, lam)``
     the λ soft target (Eq. (43), corrected), ``[T, B]``; bootstraps the remaining weight at the segment end.
+    ``batch.actions`` holds a_t (the kit always fills it) for targets written with Q̄(s_t, a_t), such as
+    Retrace / Peng-style recursions y_t = r_t + γ V_Q̄(s_{t+1}) + γλ (y_{t+1} − Q̄(s_{t+1}, a_{t+1})).
 ``soft_q_loss(batch: SoftQBatch, *, gamma, tau, n)``
     per-step soft Q-learning losses ½(Q_θ(s_t,a_t) − y_t)², Eq. (59), ``[T, B]``, with y_t the n-step
     target built from ``batch.q`` (for KL_t) and ``batch.next_q``.  Both are *in the autograd graph*
@@ -69,6 +71,7 @@ class TargetBatch(NamedTuple):
     truncated: torch.Tensor  # bool [T, B]
     ref_policy: torch.Tensor | None  # [T, B, A] π̄(·|s_t), or None (uniform)
     next_ref_policy: torch.Tensor | None  # [T, B, A] π̄(·|s_{t+1}), or None (uniform)
+    actions: torch.Tensor | None = None  # int64 [T, B] a_t, for targets written with Q̄(s_t, a_t) (Retrace-style λ)
 
 
 class SoftQBatch(NamedTuple):

@@ -55,7 +55,8 @@ class EquivAdapter:
     def soft_q_loss(self, batch: SoftQBatch, *, gamma, tau, n):
         # The target is built from Q_θ itself, in the graph: equiv.soft_q_loss detaches it (Eq. (60)).
         target = self.soft_target(TargetBatch(batch.rewards, batch.q, batch.next_q, batch.terminated,
-                                              batch.truncated, batch.ref_policy, batch.next_ref_policy),
+                                              batch.truncated, batch.ref_policy, batch.next_ref_policy,
+                                              batch.actions),
                                   gamma=gamma, tau=tau, n=n)
         return soft_q_loss(gather_actions(batch.q, batch.actions), target)
 
