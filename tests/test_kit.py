@@ -211,3 +211,13 @@ def test_cli_json_in_a_subprocess():
     verdicts = {v["check"]: v for v in json.loads(out.stdout)["verdicts"]}
     assert verdicts["a2c"]["status"] == "differs" and "Eq. (80)" in verdicts["a2c"]["detail"]
     assert verdicts["classify_pg"]["status"] == "naive" and verdicts["classify_pg"]["error"] > 0.1
+
+
+def test_report_render_keeps_the_sections_it_does_not_recompute_byte_for_byte():
+    """`report` rewrites only the libraries it runs: re-rendering the committed REPORT.md with none of them
+    gives it back unchanged (it used to add a blank line to every kept section, so the heavy-marker sync test
+    failed for libraries not installed where it ran)."""
+    from equiv.testing.report import render
+
+    committed = (Path(equiv.testing.__file__).parent / "REPORT.md").read_text(encoding="utf-8")
+    assert render([], committed) == committed

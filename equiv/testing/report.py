@@ -158,7 +158,7 @@ def render(libraries: list[str], existing: str = "", examples: int | None = None
         if library in libraries and installed(library):
             out.append(library_section(library, examples))
         elif library in old:
-            out.append(old[library])
+            out.append(old[library].rstrip("\n") + "\n")  # the join adds the blank line between sections
         else:
             out.append(f"## {library}\n\nNot run where this report was generated (not installed, or not in "
                        "`--libraries`).\n")
