@@ -7,15 +7,20 @@ actions), never from the adapter under test.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("minatar", reason="the optional extra minatar is not installed (pip install -e .[minatar])")
-
-from minatar import Environment
+# minatar is imported inside the tests, not here: its import pulls in seaborn, pandas and matplotlib (~3 s), and
+# every xdist worker imports every test module at collection.  The group keeps these tests on one worker.
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("minatar") is None,
+                       reason="the optional extra minatar is not installed (pip install -e .[minatar])"),
+    pytest.mark.xdist_group("minatar"),
+]
 
 from atari_check import minatar_env
 from atari_check.config import Config
@@ -23,7 +28,13 @@ from atari_check.envs import EpisodeTracker, Step, VecEnv, env_settings, resolve
 from atari_check.networks import ActorCritic, MinAtarTrunk, QNetwork
 
 
-def _hand_games(game: str, n: int, seed: int, sticky: float = 0.1) -> list[Environment]:
+def Environment(*args, **kwargs):  # noqa: N802  (minatar.Environment, imported on first use)
+    from minatar import Environment as MinAtarEnvironment
+
+    return MinAtarEnvironment(*args, **kwargs)
+
+
+def _hand_games(game: str, n: int, seed: int, sticky: float = 0.1) -> list:
     games = []
     for i in range(n):
         g = Environment(game, sticky_action_prob=sticky)
