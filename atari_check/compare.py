@@ -479,13 +479,14 @@ def format_report(result: dict) -> str:
     """The human-readable tables printed by ``compare`` (every line ≤ 120 columns)."""
     rules = result["provenance"]["rules"]
     lines = ["Per environment and algorithm (unclipped episode returns; 95% bootstrap CIs over seeds)", ""]
-    header = (f"{'env':<16}{'algo':<18}{'n':>3}  {'metric':<12}{'mean':>8} {'[95% CI]':>19}  {'IQM':>8} "
+    # 26 columns hold every MinAtar id (MinAtar/SpaceInvaders-v1: 24) and ALE's up to 25; longer ones end in "…".
+    header = (f"{'env':<26}{'algo':<18}{'n':>3}  {'metric':<12}{'mean':>8} {'[95% CI]':>19}  {'IQM':>8} "
               f"{'[95% CI]':>19}")
     lines += [header, "-" * len(header)]
     for g in result["groups"]:
         for metric in METRICS:
             m = g[metric]
-            lines.append(f"{g['env'][:15]:<16}{g['algo'][:17]:<18}{g['n']:>3}  {metric:<12}{_f(m['mean'])} "
+            lines.append(f"{_cell(g['env'], 26)}{_cell(g['algo'], 18)}{g['n']:>3}  {metric:<12}{_f(m['mean'])} "
                          f"{_ci_text(m['mean_ci95'])}  {_f(m['iqm'])} {_ci_text(m['iqm_ci95'])}")
     margin_text = (f"margin override {rules['margin_override']:g} × score range (NOT registered)"
                    if rules.get("margin_override") is not None else
@@ -523,6 +524,11 @@ def format_report(result: dict) -> str:
     if result["notes"]:
         lines += ["", "Notes:"] + [f"  - {n}" for n in result["notes"]]
     return "\n".join(_wrap(line) for line in lines) + "\n"
+
+
+def _cell(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` columns (one kept free); a longer one is cut visibly, ending in "…"."""
+    return f"{text:<{width}}" if len(text) < width else text[:width - 2] + "… "
 
 
 def _wrap(line: str) -> str:

@@ -304,3 +304,21 @@ def test_a_new_rule_set_with_a_tighter_registered_margin_is_applied_and_cited(tm
     assert c["verdict"] == "inconclusive" and 1.0 < c["smallest_margin"] < 2.0  # v2 (margin 50): equivalent
     v1_only = cmp.compare([runs], rules=1)["comparisons"]
     assert {c["test"] for c in v1_only} == {"fig3_equiv"}  # v1 has no sql-unscaled here, and no v2 tests
+
+
+def test_compare_table_shows_every_minatar_id_whole_and_cuts_longer_ones_visibly(full):
+    """The env column holds the longest MinAtar id (it used to cut ids at 15 characters, so
+    "MinAtar/Breakout-v1" read "MinAtar/Breakou"); a longer id is cut with a visible "…", rows stay aligned."""
+    result = json.loads((full.parent / "compare.json").read_text())
+    longest_minatar = max(("MinAtar/" + g + "-v1" for g in ("Asterix", "Breakout", "Freeway", "Seaquest",
+                                                            "SpaceInvaders")), key=len)
+    for env in (longest_minatar, "SpaceInvadersNoFrameskip-v4"):
+        for row in result["groups"]:
+            row["env"] = env
+        rows = [line for line in cmp.format_report(result).splitlines() if line.startswith(env[:20])]
+        assert rows and len({line.index(" final_score") if " final_score" in line else line.index(" auc")
+                             for line in rows}) == 1  # one column position for every row
+        if len(env) < 26:
+            assert all(line.startswith(env + " ") for line in rows)
+        else:
+            assert all(line.startswith(env[:24] + "… ") for line in rows)
