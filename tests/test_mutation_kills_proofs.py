@@ -200,3 +200,67 @@ def test_all_of_detail_is_every_half_with_its_counterexample():
     result = all_of("Fig. 2", [("A2C half", passed("holds")), ("SQL half", passed("also"))])
     assert result.outcome == "pass"
     assert result.detail == "Fig. 2: every half holds: [A2C half: pass] holds; [SQL half: pass] also"
+
+
+# --------------------------------------------------------------------------- core: results and timings
+
+
+def test_inconclusive_keeps_its_measurements():
+    """The numbers behind an undecided result are kept (they are shown by ``--json``), like pass/fail's."""
+    assert inconclusive("CI too wide", width=2.5, n=5).measurements == {"width": 2.5, "n": 5}
+    assert inconclusive("no numbers").measurements == {}
+
+
+def test_check_seconds_is_the_cached_wall_time_and_zero_before_a_run():
+    """A check that sleeps 20 ms: after run_check its recorded time is at least that (time.sleep never
+    returns early); an id that was never run has 0.0, exactly."""
+    import time
+
+    from proofs import core
+
+    cid = "testonly_kills_check_seconds"
+
+    def slow():
+        time.sleep(0.02)
+        return passed("slept")
+
+    core.check(cid, kind="numeric")(slow)
+    try:
+        assert core.check_seconds(cid) == 0.0
+        assert core.run_check(cid).outcome == "pass"
+        assert core.check_seconds(cid) >= 0.02
+        assert core.check_seconds("testonly_kills_never_registered") == 0.0
+    finally:
+        core._CHECKS.pop(cid, None)
+        core._CACHE.pop(cid, None)
+
+
+# --------------------------------------------------------------------------- symbolic: symbols and helpers
+
+
+def test_positive_and_real_make_a_tuple_of_symbols_with_the_assumption():
+    """``positive``/``real`` always return a tuple (also for one name: the checks unpack ``x, = ...``), of
+    symbols that carry the assumption (positive ⇒ logs of them may be split; real ⇒ not known positive)."""
+    import sympy as sp
+
+    from proofs.symbolic import positive, real
+
+    assert positive("tau") == (sp.Symbol("tau", positive=True),)
+    x, y = positive("x y")
+    assert (x.name, y.name) == ("x", "y") and x.is_positive is True and y.is_positive is True
+    assert real("r") == (sp.Symbol("r", real=True),)
+    r, s = real("r, s")
+    assert (r.name, s.name) == ("r", "s") and r.is_real is True and r.is_positive is None
+    assert sp.Symbol("x") not in positive("x")  # the assumption is part of the symbol's identity
+
+
+def test_normalized_divides_by_the_total():
+    import sympy as sp
+
+    from proofs.symbolic import normalized
+
+    w = sp.Symbol("w", positive=True)
+    assert normalized([sp.Integer(1), sp.Integer(2), sp.Integer(3)]) == [sp.Rational(1, 6), sp.Rational(1, 3),
+                                                                         sp.Rational(1, 2)]
+    p = normalized([w, 2 * w])
+    assert [sp.simplify(q) for q in p] == [sp.Rational(1, 3), sp.Rational(2, 3)]
