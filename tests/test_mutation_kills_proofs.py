@@ -152,9 +152,10 @@ def test_pass_and_post_hoc_list_every_comparison(tmp_path, rule):
         assert result.detail.startswith(prefix + "; ".join(every) + ")")
     else:
         assert _listed(result.detail, prefix) == every
-    # The same comparisons, one registered after the runs: reported, not counted, and named.
-    _write(tmp_path, [_row(rule, metric="auc", verdict=good),
-                      _row(rule, metric="final_score", verdict=good, preregistered=False)])
+    # The same comparisons, two of three registered after the runs: reported, not counted, and both named.
+    _write(tmp_path, [_row(rule, metric="auc", verdict=good, preregistered=False),
+                      _row(rule, metric="final_score", verdict=good),
+                      _row(rule, metric="best_score", verdict=good, preregistered=False)])
     late = call(tmp_path)
     assert late.outcome == "inconclusive"
     assert _listed(late.detail, f"{WHAT}: the result would pass, but its test was registered after the runs "
@@ -185,6 +186,191 @@ def test_equivalence_weak_negative_controls_are_named(tmp_path):
     assert len(weak) == 2
     assert result.detail == (f"{WHAT}: equivalent, but the negative control did not separate ("
                              + "; ".join(weak) + "), so the test may lack power")
+
+
+
+def _control(role, env="PongNoFrameskip-v4", metric="auc", verdict="different", n=5, a="a2c-naive", b=B):
+    """A negative control (an equivalence test of a pair known to differ) or a sensitivity control (a
+    difference test of a pair known to differ slightly)."""
+    if role == "negative_control":
+        return _row("equivalence", role=role, env=env, metric=metric, verdict=verdict, a=a, b=b, n_a=n, n_b=n)
+    return _row("equivalence", role="sensitivity", kind="difference", margin=None, smallest_margin=None, env=env,
+                metric=metric, verdict=verdict, a=a, b=b, n_a=n, n_b=n)
+
+
+def test_equivalence_pass_names_the_controls_of_its_own_files(tmp_path):
+    """Controls are read from the files that hold the pair's comparisons, and only from those: a control
+    in another file (another study) is neither required nor reported."""
+    _write(tmp_path, [_row("equivalence", verdict="equivalent"),
+                      _control("negative_control"), _control("negative_control", metric="final_score"),
+                      _control("sensitivity"), _control("sensitivity", metric="final_score")], name="study")
+    _write(tmp_path, [_row("equivalence", a="dqn", b="dqn-soft", verdict="equivalent"),
+                      _control("sensitivity", a="x", b="y"), _control("negative_control", verdict="equivalent")],
+           name="other")
+    result = RULES["equivalence"]["call"](tmp_path)
+    assert result.outcome == "pass"
+    mine = lambda role: _described(tmp_path, lambda c: c.role == role and "study" in c.file)  # noqa: E731
+    assert result.detail == (
+        f"{WHAT}: equivalent in every comparison (" + "; ".join(mine("equivalence")) + ")"
+        + "; negative controls separated: " + "; ".join(mine("negative_control"))
+        + "; sensitivity controls separated: " + "; ".join(mine("sensitivity"))
+    )
+
+
+def test_equivalence_sensitivity_control_must_separate_on_the_same_env_metric_and_n(tmp_path):
+    """'equivalent' on three (env, metric) cells; the sensitivity control separated on Pong auc at the same
+    n (5/5), on Pong final_score only at another n (3/3), on Breakout auc not at all, and on Pong
+    best_score (no equivalence there; it must not count for another metric).  The last two equivalence
+    cells are 'blind': inconclusive, naming the cells, their sensitivity controls and every equivalence."""
+    pong, brk = "PongNoFrameskip-v4", "BreakoutNoFrameskip-v4"
+    _write(tmp_path, [
+        _row("equivalence", env=pong, metric="auc", verdict="equivalent"),
+        _row("equivalence", env=pong, metric="final_score", verdict="equivalent"),
+        _row("equivalence", env=brk, metric="auc", verdict="equivalent"),
+        _control("negative_control"),
+        _control("sensitivity", env=pong, metric="auc"),
+        _control("sensitivity", env=pong, metric="final_score", verdict="inconclusive"),
+        _control("sensitivity", env=pong, metric="final_score", n=3),
+        _control("sensitivity", env=brk, metric="auc", verdict="inconclusive"),
+        _control("sensitivity", env=pong, metric="best_score"),
+    ])
+    result = RULES["equivalence"]["call"](tmp_path)
+    assert result.outcome == "inconclusive"
+    sens = _described(tmp_path, lambda c: c.role == "sensitivity")
+    blind_sens = [sens[1], sens[2], sens[3]]  # Pong final_score (both), Breakout auc
+    assert result.detail == (
+        f"{WHAT}: equivalent, but on {pong} final_score; {brk} auc the sensitivity control (a pair known to "
+        "differ slightly) was not called different at the same n, so 'equivalent' there may only mean the test "
+        "cannot see a small difference (" + "; ".join(blind_sens) + "); equivalent: "
+        + "; ".join(_described(tmp_path, lambda c: c.role == "equivalence"))
+    )
+
+
+def test_describe_states_every_field_that_is_set():
+    """One line per comparison, written out by hand: the margin's sign is ∓/± by kind (non-inferiority is
+    one-sided: '−M'), optional parts appear only when set, and a post hoc test says so."""
+    from proofs.empirical import Comparison
+
+    eq = Comparison("s/compare.json", "Pong", "a2c-proper", "sql", "equivalence", "auc", "equivalent", 3.0,
+                    (-1.0, 2.5), 5, 6, "equivalence", 1.25, True, 2)
+    assert eq.describe() == ("Pong: a2c-proper vs sql (equivalence, auc): equivalent, CI [-1, 2.5] vs margin ±3 "
+                             "(passes for margin > 1.25), n = 5/6, rules v2 [s/compare.json]")
+    ni = Comparison("s/compare.json", "Pong", "a2c-proper", "sql", "noninferiority", "auc", "inferior", 3.0,
+                    (-4.0, -0.5), 5, 6, "noninferiority", None, False, None)
+    assert ni.describe() == ("Pong: a2c-proper vs sql (noninferiority, auc): inferior, CI [-4, -0.5] vs margin −3, "
+                             "n = 5/6, post hoc [s/compare.json]")
+    di = Comparison("s/compare.json", "Pong", "dqn-soft", "dqn", "directional", "final_score", "better", None,
+                    (0.5, 2.0), 7, 7, "directional", None, None, None)
+    assert di.describe() == "Pong: dqn-soft vs dqn (directional, final_score): better, CI [0.5, 2], n = 7/7 [s/compare.json]"
+
+
+def test_parse_reads_every_field(tmp_path):
+    """A document's rows become exactly these Comparisons (built by hand); the file is shown as given when it
+    lies outside the repository, and a v2 row without 'kind' is an equivalence test."""
+    from proofs.empirical import Comparison
+
+    row = _row("equivalence", verdict="equivalent", ci=[-1.5, 2.0], n_a=4, n_b=6, rules_version=3)
+    del row["kind"]
+    di = _row("directional", verdict="worse", ci=[-3.0, -1.0], n_a=1, n_b=2, preregistered=None, rules_version=None)
+    path = _write(tmp_path, [row, di])
+    files, comparisons = load_comparisons("gpu", tmp_path)
+    assert files == [path]
+    assert comparisons == [
+        Comparison(str(path), "PongNoFrameskip-v4", A, B, "equivalence", "auc", "equivalent", 3.0, (-1.5, 2.0), 4, 6,
+                   "equivalence", 1.0, True, 3),
+        Comparison(str(path), "PongNoFrameskip-v4", A, B, "directional", "auc", "worse", None, (-3.0, -1.0), 1, 2,
+                   "directional", None, None, None),
+    ]
+
+
+def test_parse_shows_a_committed_file_relative_to_the_repository():
+    """The committed CPU evidence is named repository-relative (as WALKTHROUGH.md prints it), not by an
+    absolute path that differs between checkouts."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    files, comparisons = load_comparisons("cpu")
+    assert files and comparisons
+    shown = {f.resolve().relative_to(repo).as_posix() for f in files}
+    assert {c.file for c in comparisons} <= shown and all(s.startswith("atari_check/results/cpu/") for s in shown)
+
+
+def test_parse_v1_rows_are_equivalence_tests_whatever_else_they_carry(tmp_path):
+    """equiv.compare/1 has no 'kind': its rows are equivalence tests (an extra key is ignored, like any other)."""
+    path = tmp_path / "gpu" / "compare.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"schema": "equiv.compare/1", "provenance": {}, "comparisons": [
+        {"env": "Pong", "a": A, "b": B, "role": "equivalence", "kind": "noninferiority", "metric": "auc",
+         "verdict": "equivalent", "margin": 2.0, "ci": [0.0, 1.0], "n_a": 3, "n_b": 3}]}))
+    (c,) = load_comparisons("gpu", tmp_path)[1]
+    assert c.kind == "equivalence" and c.role == "equivalence"
+
+
+@pytest.mark.parametrize("field,value", [("margin", 0.5), ("ci", [1.0, 1.0]), ("n_a", 1), ("n_b", 1),
+                                         ("smallest_margin", 0.0)])
+def test_parse_accepts_the_boundary_values(tmp_path, field, value):
+    """A margin may be any positive number (also < 1), a CI may be a point, one run per side is a sample, and
+    a test may pass at every margin (smallest_margin 0)."""
+    _write(tmp_path, [_row("equivalence", verdict="equivalent", **{field: value})])
+    (c,) = load_comparisons("gpu", tmp_path)[1]
+    got = getattr(c, field)
+    assert (list(got) if field == "ci" else got) == value
+
+
+def _doc(**top):
+    good = _row("equivalence", verdict="equivalent")
+    doc = {"schema": "equiv.compare/2", "comparisons": [good], "provenance": {}, "runs": [{"run_id": "s"}]}
+    doc.update(top)
+    return doc
+
+
+def _bad_row(**kw):
+    """A document whose second row has ``kw`` (the first row is valid, so the row index is 1)."""
+    return _doc(comparisons=[_row("equivalence", verdict="equivalent"), {**_row("equivalence", verdict="equivalent"),
+                                                                         **kw}])
+
+
+# (document, the field the message must start with after the path, the bad value it must end with or None)
+BAD_DOCUMENTS = [
+    ([1, 2], "top level", "list"),
+    (_doc(schema="equiv.compare/9"), "schema", "'equiv.compare/9'"),
+    (_doc(comparisons={"a": 1}), "'comparisons'", None),
+    ({k: v for k, v in _doc().items() if k != "provenance"}, "'provenance'", None),
+    (_doc(comparisons=[_row("equivalence", verdict="equivalent"), 3]), "comparisons[1]", None),
+    (_bad_row(env=5), "comparisons[1].env", "5"),
+    (_bad_row(role="boss"), "comparisons[1].role", "'boss'"),
+    (_bad_row(kind="directional"), "comparisons[1].kind", "'directional'"),
+    (_bad_row(verdict="maybe"), "comparisons[1].verdict", "'maybe'"),
+    (_bad_row(margin=0), "comparisons[1].margin", "0"),
+    (_bad_row(margin=-2.0), "comparisons[1].margin", "-2.0"),
+    (_bad_row(role="directional", kind="directional", verdict="better", margin=2.5, smallest_margin=None),
+     "comparisons[1].margin", "2.5"),
+    (_bad_row(ci=[2.0, 1.0]), "comparisons[1].ci", "[2.0, 1.0]"),
+    (_bad_row(n_a=0), "comparisons[1].n_a", "0"),
+    (_bad_row(n_b=True), "comparisons[1].n_b", "True"),
+    (_bad_row(smallest_margin=-1.0), "comparisons[1].smallest_margin", "-1.0"),
+    (_bad_row(preregistered="yes"), "comparisons[1].preregistered", "'yes'"),
+    (_doc(runs={"run_id": "s"}), "'runs'", None),
+    (_doc(runs=[{"run_id": "s"}, 7]), "runs[1]", None),
+]
+
+
+@pytest.mark.parametrize("doc,field,shown", BAD_DOCUMENTS, ids=[f for _, f, _ in BAD_DOCUMENTS])
+def test_parse_errors_name_the_file_the_field_and_the_bad_value(tmp_path, doc, field, shown):
+    """A malformed compare.json raises ResultsFormatError whose message is '<file>: <field> ...' and shows the
+    bad value where one is given (the project rule); the wording in between is not pinned down."""
+    from proofs.empirical import ResultsFormatError
+
+    path = tmp_path / "gpu" / "compare.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ResultsFormatError) as info:
+        load_comparisons("gpu", tmp_path)
+    message = str(info.value)
+    prefix = f"{path}: {field} "  # the whole field name ('comparisons[1] must', not 'comparisons[1].env')
+    assert message.startswith(prefix), message
+    if shown is not None:
+        assert message.endswith(f"got {shown}"), message
 
 
 def test_all_of_detail_is_every_half_with_its_counterexample():
@@ -264,3 +450,78 @@ def test_normalized_divides_by_the_total():
                                                                          sp.Rational(1, 2)]
     p = normalized([w, 2 * w])
     assert [sp.simplify(q) for q in p] == [sp.Rational(1, 3), sp.Rational(2, 3)]
+
+
+@pytest.mark.parametrize("field", ["env", "algo", "seed", "frames", "elapsed_s"])
+def test_runs_without_a_run_id_are_identified_by_all_five_fields(tmp_path, field):
+    """A run without ``run_id`` is identified by (env, algo, seed, frames, elapsed_s): two files whose runs
+    differ in any one of these are two runs; the same five in two files is one run counted twice."""
+    from proofs.empirical import ResultsFormatError
+
+    run = {"env": "Pong", "algo": "sql", "seed": 0, "frames": 1000, "elapsed_s": 12.5}
+    other = {**run, field: {"env": "Breakout", "algo": "dqn"}.get(field, 7)}
+
+    def write(name, r):
+        path = tmp_path / "gpu" / name / "compare.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"schema": "equiv.compare/2", "comparisons": [], "provenance": {}, "runs": [r]}))
+
+    write("a", run)
+    write("b", other)
+    assert len(load_comparisons("gpu", tmp_path)[0]) == 2
+    write("b", run)
+    with pytest.raises(ResultsFormatError, match="counted twice"):
+        load_comparisons("gpu", tmp_path)
+
+
+# --------------------------------------------------------------------------- core: registration
+
+
+def _registered(cid, **kw):
+    """Register a trivial check under ``cid`` (removed again by the caller) and return its Check."""
+    from proofs import core
+
+    def func():
+        return passed("ok")
+
+    doc = kw.pop("doc", None)
+    func.__doc__ = doc
+    core.check(cid, **kw)(func)
+    return core.get_check(cid), func
+
+
+def test_check_records_id_kind_equations_title_function_and_module():
+    from proofs import core
+    from proofs.core import Check
+
+    cids = ["testonly_kills_a", "testonly_kills_b", "testonly_kills_c", "testonly_kills_d"]
+    try:
+        chk, func = _registered(cids[0], kind="units", equations=[1, 90], title="Given title",
+                                doc="First line.\n\n    Second line.")
+        assert chk == Check(cids[0], "units", (1, 90), "Given title", func, __name__)
+        # No title: the docstring's first line; no docstring either: the id.
+        assert _registered(cids[1], kind="numeric", doc="  First line.\n    Second line.\n")[0].title == "First line."
+        assert _registered(cids[2], kind="numeric", doc=None)[0].title == cids[2]
+        assert _registered(cids[3], kind="numeric", doc="   ")[0].title == cids[3]
+    finally:
+        for cid in cids:
+            core._CHECKS.pop(cid, None)
+
+
+@pytest.mark.parametrize("bad_id", ["", "_", "__", "a b", "eq-61", 5, None])
+def test_check_rejects_an_id_that_is_not_identifier_like(bad_id):
+    from proofs import core
+
+    with pytest.raises(ValueError) as info:
+        core.check(bad_id, kind="numeric")
+    assert str(info.value).startswith("check id ") and str(info.value).endswith(repr(bad_id))
+    assert bad_id not in core._CHECKS if isinstance(bad_id, str) else True
+
+
+@pytest.mark.parametrize("bad", [0, 91, -1, 1.0, "5"])
+def test_check_equation_numbers_are_integers_in_1_to_90(bad):
+    from proofs import core
+
+    with pytest.raises(ValueError) as info:
+        core.check("testonly_kills_eq", kind="numeric", equations=(5, bad))
+    assert "equation numbers" in str(info.value) and str(info.value).endswith(repr(bad))
