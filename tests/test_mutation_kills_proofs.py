@@ -525,3 +525,25 @@ def test_check_equation_numbers_are_integers_in_1_to_90(bad):
     with pytest.raises(ValueError) as info:
         core.check("testonly_kills_eq", kind="numeric", equations=(5, bad))
     assert "equation numbers" in str(info.value) and str(info.value).endswith(repr(bad))
+
+
+# --------------------------------------------------------------------------- units: applied functions
+
+APPLIED = ("V", "Q", "pi", "pibar", "piold", "piB", "KL", "S", "A", "r", "delta", "Vpi", "Aq")
+
+
+@pytest.mark.parametrize("name", APPLIED)
+def test_units_name_underscore_is_the_applied_function_with_the_names_units(name):
+    """The skeleton language writes V(s), π(a|s), ... as ``V_(s)``, ``pi_(a, s)``: each parses as the applied
+    function of that name and carries the unit of the name (U¹ for values/rewards, U⁰ for probabilities,
+    KL, entropy), so a dimension error inside or around it is seen."""
+    from proofs.units import UNITS, check_homogeneous, dimension, parse_skeleton
+
+    parse_skeleton.cache_clear()  # parse afresh (the parser's name table is what is tested)
+    applied = parse_skeleton(f"{name}_(s, a)")
+    assert type(applied).__name__ == name
+    assert dimension(applied) == UNITS[name]
+    # Added to a quantity of the other unit it is caught, naming the sum.
+    other = "tau" if UNITS[name] == 0 else "gamma"
+    ok, message = check_homogeneous([f"{name}_(s, a) + {other}"])
+    assert ok is False and "adds" in message
