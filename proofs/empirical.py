@@ -110,13 +110,15 @@ def _parse(path: Path) -> tuple[list[Comparison], set]:
     _require(isinstance(data, dict), path, f"top level must be an object, got {type(data).__name__}")
     _require(data.get("schema") in SCHEMAS, path, f"schema must be one of {SCHEMAS}, got {data.get('schema')!r}")
     v2 = data["schema"] == SCHEMA
-    _require(isinstance(data.get("comparisons"), list), path, "'comparisons' must be a list")
-    _require(isinstance(data.get("provenance"), dict), path, "'provenance' must be an object")
+    _require(isinstance(data.get("comparisons"), list), path,
+             f"'comparisons' must be a list, got {type(data.get('comparisons')).__name__}")
+    _require(isinstance(data.get("provenance"), dict), path,
+             f"'provenance' must be an object, got {type(data.get('provenance')).__name__}")
     roles = ROLES if v2 else ROLES[:2]
     out = []
     for i, c in enumerate(data["comparisons"]):
         where = f"comparisons[{i}]"
-        _require(isinstance(c, dict), path, f"{where} must be an object")
+        _require(isinstance(c, dict), path, f"{where} must be an object, got {type(c).__name__}")
         for key in ("env", "a", "b", "metric"):
             _require(
                 isinstance(c.get(key), str) and c[key],
@@ -174,10 +176,10 @@ def _parse(path: Path) -> tuple[list[Comparison], set]:
             )
         )
     runs = data.get("runs", [])
-    _require(isinstance(runs, list), path, "'runs' must be a list")
+    _require(isinstance(runs, list), path, f"'runs' must be a list, got {type(runs).__name__}")
     ids = set()
     for j, r in enumerate(runs):
-        _require(isinstance(r, dict), path, f"runs[{j}] must be an object")
+        _require(isinstance(r, dict), path, f"runs[{j}] must be an object, got {type(r).__name__}")
         ids.add(r.get("run_id") or (r.get("env"), r.get("algo"), r.get("seed"), r.get("frames"), r.get("elapsed_s")))
     return out, ids
 

@@ -334,9 +334,9 @@ def _bad_row(**kw):
 BAD_DOCUMENTS = [
     ([1, 2], "top level", "list"),
     (_doc(schema="equiv.compare/9"), "schema", "'equiv.compare/9'"),
-    (_doc(comparisons={"a": 1}), "'comparisons'", None),
-    ({k: v for k, v in _doc().items() if k != "provenance"}, "'provenance'", None),
-    (_doc(comparisons=[_row("equivalence", verdict="equivalent"), 3]), "comparisons[1]", None),
+    (_doc(comparisons={"a": 1}), "'comparisons'", "dict"),
+    ({k: v for k, v in _doc().items() if k != "provenance"}, "'provenance'", "NoneType"),
+    (_doc(comparisons=[_row("equivalence", verdict="equivalent"), 3]), "comparisons[1]", "int"),
     (_bad_row(env=5), "comparisons[1].env", "5"),
     (_bad_row(role="boss"), "comparisons[1].role", "'boss'"),
     (_bad_row(kind="directional"), "comparisons[1].kind", "'directional'"),
@@ -350,8 +350,8 @@ BAD_DOCUMENTS = [
     (_bad_row(n_b=True), "comparisons[1].n_b", "True"),
     (_bad_row(smallest_margin=-1.0), "comparisons[1].smallest_margin", "-1.0"),
     (_bad_row(preregistered="yes"), "comparisons[1].preregistered", "'yes'"),
-    (_doc(runs={"run_id": "s"}), "'runs'", None),
-    (_doc(runs=[{"run_id": "s"}, 7]), "runs[1]", None),
+    (_doc(runs={"run_id": "s"}), "'runs'", "dict"),
+    (_doc(runs=[{"run_id": "s"}, 7]), "runs[1]", "int"),
 ]
 
 
