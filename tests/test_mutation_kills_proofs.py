@@ -547,3 +547,50 @@ def test_units_name_underscore_is_the_applied_function_with_the_names_units(name
     other = "tau" if UNITS[name] == 0 else "gamma"
     ok, message = check_homogeneous([f"{name}_(s, a) + {other}"])
     assert ok is False and "adds" in message
+
+
+def test_units_state_and_action_labels_are_dimensionless_arguments():
+    """s, a, s1, a1 are labels: dimensionless, accepted as arguments, and printed as written in a message."""
+    from proofs.units import check_homogeneous, dimension, parse_skeleton
+
+    parse_skeleton.cache_clear()
+    for label in ("s", "a", "s1", "a1"):
+        assert dimension(parse_skeleton(label)) == 0
+    assert check_homogeneous(["r + gamma*V_(s1)", "Q_(s, a)", "A_(s1, a1) + Vpi_(s1)"]) == (True,
+                                                                                          "every term has units U^1")
+    ok, message = check_homogeneous(["V_(s) + pi_(a, s)"])
+    assert ok is False and "`V(s) + pi(a, s)`" in message  # the sum as written: labels s and a, not S or A
+
+
+def test_units_unknown_names_are_rejected_including_case_variants():
+    """Only the vocabulary of proofs.units parses to a known quantity or function: a case variant or a
+    decorated form of a vocabulary word (LOG, S1, XXsXX, ...) is an unknown name, reported as such."""
+    from proofs.units import check_homogeneous, parse_skeleton
+
+    parse_skeleton.cache_clear()
+    for word in ("s", "a", "s1", "a1"):
+        for name in (word.upper(), f"XX{word}XX"):
+            if name == "S" or name == "A":  # entropy and advantage are vocabulary words
+                continue
+            ok, message = check_homogeneous([f"tau + {name}"])
+            assert ok is False and f"unknown quantity {name!r}" in message, (name, message)
+    for word in ("log", "exp"):
+        for name in (word.upper(), f"XX{word}XX"):
+            ok, message = check_homogeneous([f"{name}(pi)"])
+            assert ok is False and f"unknown function {name!r}" in message, (name, message)
+    # The vocabulary's S is entropy (printed S), not the label s.
+    ok, message = check_homogeneous(["S + tau"])
+    assert ok is False and "`S + tau`" in message and "adds `S` (dimensionless)" in message
+
+
+def test_units_messages_state_each_sides_units():
+    from proofs.units import check_homogeneous, parse_skeleton
+
+    parse_skeleton.cache_clear()
+    assert check_homogeneous(["pi*KL", "log(pi)"]) == (True, "every term is dimensionless")
+    assert check_homogeneous(["tau*pi", "r"]) == (True, "every term has units U^1")
+    assert check_homogeneous(["L/tau"]) == (True, "every term has units U^1")
+    ok, message = check_homogeneous(["tau", "pi", "epsn"])
+    assert ok is False and "(`tau`: U^1, `pi`: dimensionless, `epsn`: U^-1)" in message
+    ok, message = check_homogeneous(["tau + pi"])
+    assert ok is False and "sum `pi + tau` adds `tau` (U^1) to `pi` (dimensionless)" in message
