@@ -594,3 +594,28 @@ def test_units_messages_state_each_sides_units():
     assert ok is False and "(`tau`: U^1, `pi`: dimensionless, `epsn`: U^-1)" in message
     ok, message = check_homogeneous(["tau + pi"])
     assert ok is False and "sum `pi + tau` adds `tau` (U^1) to `pi` (dimensionless)" in message
+
+
+@pytest.mark.parametrize("text,pieces", [
+    # a power needs a dimensionless base *and* a dimensionless exponent (unless the exponent is a number)
+    ("pi**tau", ["power `pi**tau`", "dimensionless base and exponent"]),
+    ("tau**gamma", ["power `tau**gamma`", "dimensionless base and exponent"]),
+    # log/exp: the expression, its argument and the argument's units, and which function
+    ("log(tau)", ["`log(tau)`: the argument", "argument `tau` has units U^1", "log needs a dimensionless argument"]),
+    ("exp(r/pi)", ["`exp(r/pi)`: the argument", "argument `r/pi` has units U^1", "exp needs a dimensionless argument"]),
+    # a function that passes its argument's units through takes exactly one argument
+    ("E(pi, tau)", ["E(...) takes one argument, got `E(pi, tau)`"]),
+    # a sum names both terms and their units
+    ("Q_(s, a) + pi", ["adds `Q(s, a)` (U^1) to `pi` (dimensionless)"]),
+])
+def test_units_errors_name_the_offending_expression_and_its_units(text, pieces):
+    """UnitsError from :func:`dimension` itself (check_homogeneous adds the side's text in front)."""
+    from proofs.units import UnitsError, check_homogeneous, dimension, parse_skeleton
+
+    parse_skeleton.cache_clear()
+    with pytest.raises(UnitsError) as info:
+        dimension(parse_skeleton(text))
+    message = str(info.value)
+    for piece in pieces:
+        assert piece in message, (piece, message)
+    assert check_homogeneous([text]) == (False, f"`{text}`: {message}")
