@@ -30,8 +30,10 @@ MAX_COUNTEREXAMPLE_N = 8
 
 
 def generic_value(sequence: int, index: int) -> sp.Rational:
-    """The witness value of element ``index`` of the ``sequence``-th sequence: a rational in (0, 2)
-    that differs between sequences and between indices (no accidental coincidences)."""
+    """The witness value of element ``index`` of the ``sequence``-th sequence: a rational that differs
+    between sequences and between indices (no accidental coincidences), in (0, 2) for the first five
+    sequences (j ≤ 4) at every index; the checks use at most three.  Exactly
+    (2i + 3)/(4i + 5 + 2j) + j/3 for sequence j, index i: fixed, as the values appear in counterexamples."""
     return sp.Rational(2 * index + 3, 4 * index + 5 + 2 * sequence) + sp.Rational(sequence, 3)
 
 
