@@ -619,3 +619,39 @@ def test_units_errors_name_the_offending_expression_and_its_units(text, pieces):
     for piece in pieces:
         assert piece in message, (piece, message)
     assert check_homogeneous([text]) == (False, f"`{text}`: {message}")
+
+
+def test_units_an_expression_outside_the_skeleton_language_cannot_be_analysed():
+    """A sympy function that is not in the language (sin) or a relation is refused, naming it and its type."""
+    from proofs.units import UnitsError, dimension, parse_skeleton
+
+    parse_skeleton.cache_clear()
+    for text, kind in (("sin(pi)", "sin"), ("tau < r", "StrictLessThan")):
+        with pytest.raises(UnitsError) as info:
+            dimension(parse_skeleton(text))
+        assert f"cannot analyse `{text}` ({kind})" in str(info.value)
+    with pytest.raises(UnitsError) as info:
+        dimension(parse_skeleton("F_(s) + tau"))
+    assert "unknown function 'F_'" in str(info.value)
+
+
+# --------------------------------------------------------------------------- induction: witness values
+
+
+def test_generic_value_is_the_documented_formula_distinct_and_in_0_2():
+    """(2i + 3)/(4i + 5 + 2j) + j/3, computed by hand at five points, and the documented properties over
+    the first five sequences (j ≤ 4: the first term is < 1/2 for j ≥ 1, ≤ 3/5 for j = 0, so the value is
+    < 1/2 + 4/3) and indices 0..2·MAX_COUNTEREXAMPLE_N."""
+    import sympy as sp
+
+    from proofs.induction import MAX_COUNTEREXAMPLE_N, generic_value
+
+    R = sp.Rational
+    assert generic_value(0, 0) == R(3, 5)
+    assert generic_value(0, 1) == R(5, 9)
+    assert generic_value(1, 0) == R(16, 21)  # 3/7 + 1/3
+    assert generic_value(1, 2) == R(4, 5)  # 7/15 + 1/3
+    assert generic_value(2, 3) == R(23, 21)  # 9/21 + 2/3
+    values = [generic_value(j, i) for j in range(5) for i in range(2 * MAX_COUNTEREXAMPLE_N + 1)]
+    assert all(isinstance(v, sp.Rational) and 0 < v < 2 for v in values)
+    assert len(set(values)) == len(values)
