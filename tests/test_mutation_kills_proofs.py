@@ -655,3 +655,45 @@ def test_generic_value_is_the_documented_formula_distinct_and_in_0_2():
     values = [generic_value(j, i) for j in range(5) for i in range(2 * MAX_COUNTEREXAMPLE_N + 1)]
     assert all(isinstance(v, sp.Rational) and 0 < v < 2 for v in values)
     assert len(set(values)) == len(values)
+
+
+def test_seq_witness_label_shows_the_first_three_elements_of_each_sequence():
+    """The witness label (printed with every counterexample) is '<label>; r_t = v0, v1, v2, …; V_t = …', the
+    values by hand from generic_value (r is sequence 0, V sequence 1), three shown even when more exist."""
+    from proofs.induction import Seq
+
+    witness = Seq("r V").witness({}, 5, "γ = 1/2")
+    assert witness.label == "γ = 1/2; r_t = 3/5, 5/9, 7/13, …; V_t = 16/21, 26/33, 4/5, …"
+
+
+# --------------------------------------------------------------------------- induction: the inductive step
+
+def _telescope_with(extra):
+    """Σ_{t<n} γ^t (γ V_{t+1} − V_t) = γ^n V_n − V_0 + extra(n), on a witness long enough for n ≤ 9."""
+    import sympy as sp
+
+    from proofs.induction import MAX_COUNTEREXAMPLE_N, Seq, by_induction
+
+    gamma = sp.Symbol("gamma", positive=True)
+    seq = Seq("r V")
+    witness = seq.witness({gamma: sp.Rational(1, 2)}, MAX_COUNTEREXAMPLE_N + 2, "γ = 1/2")
+    return by_induction(
+        "telescoping", lambda t: gamma**t * (gamma * seq.V(t + 1) - seq.V(t)), lambda n: 0,
+        lambda t: 0, lambda n: gamma**n * seq.V(n) - seq.V(0) + extra(n), witness,
+        wrong=(lambda t: 0, lambda n: gamma**n * seq.V(n)), wrong_label="no −V_0",
+    )
+
+
+def test_induction_counterexample_search_reaches_exactly_max_counterexample_n():
+    """A statement that is right for n = 1..7 and wrong from n = 8 = MAX_COUNTEREXAMPLE_N fails with the
+    counterexample n = 8; one right up to n = 8 and wrong from n = 9 is *undecided* (ArithmeticError), not
+    a failure found beyond the documented search range."""
+    import math
+
+    from proofs.induction import MAX_COUNTEREXAMPLE_N
+
+    assert MAX_COUNTEREXAMPLE_N == 8
+    at8 = _telescope_with(lambda n: math.prod(n - k for k in range(1, 8)))  # zero for n = 1..7
+    assert at8.outcome == "fail" and at8.counterexample.startswith("n = 8 at γ = 1/2")
+    with pytest.raises(ArithmeticError, match="undecided"):
+        _telescope_with(lambda n: math.prod(n - k for k in range(1, 9)))  # zero for n = 1..8
