@@ -697,3 +697,28 @@ def test_induction_counterexample_search_reaches_exactly_max_counterexample_n():
     assert at8.outcome == "fail" and at8.counterexample.startswith("n = 8 at γ = 1/2")
     with pytest.raises(ArithmeticError, match="undecided"):
         _telescope_with(lambda n: math.prod(n - k for k in range(1, 9)))  # zero for n = 1..8
+
+
+def test_induction_counterexample_threshold_is_relative_to_the_larger_side_and_at_least_1():
+    """The search reports n only when |LHS − RHS| > REFUTE_THRESHOLD · max(|LHS|, |RHS|, 1) (strictly).
+    Called on constant sides (no sequence symbols; exact rationals, so every value below is exact in the
+    50-digit evaluation) through the private search itself, because by_induction reaches it only with a
+    non-reducing step, where such sizes cannot be placed: each pair sits on one side of the threshold by
+    a relative margin ≥ 5e-7 (far above the 15-digit threshold's rounding), except the exact tie."""
+    import sympy as sp
+
+    from proofs.induction import _first_difference
+    from proofs.symbolic import REFUTE_THRESHOLD, Witness
+
+    R = sp.Rational
+
+    def differs(lhs, rhs):
+        return _first_difference(lambda t: 0, lambda n: lhs, lambda t: 0, lambda n: rhs, Witness({}, "w"))
+
+    big, d = R(10**6), R(9999995, 10**7)  # d = 0.9999995: ≤ 1e-6·10⁶ = 1, but > 1e-6·(10⁶ − d)
+    assert differs(big, big - d) is None and differs(big - d, big) is None  # scale = the larger side
+    assert differs(R(5, 10**7), 0) is None  # 5e-7 ≤ 1e-6 · 1: the scale is at least 1 ...
+    assert differs(R(15, 10**7), 0) == "n = 1 at w: LHS = 1.5e-06, RHS = 0 (difference 1.5e-06)"  # ... and 1
+    tie = R(REFUTE_THRESHOLD)  # the threshold's exact binary value: difference = threshold · 1
+    assert differs(tie, 0) is None  # strictly greater is required
+    assert differs(R(3), R(1)) == "n = 1 at w: LHS = 3, RHS = 1 (difference 2)"
