@@ -722,3 +722,34 @@ def test_induction_counterexample_threshold_is_relative_to_the_larger_side_and_a
     tie = R(REFUTE_THRESHOLD)  # the threshold's exact binary value: difference = threshold · 1
     assert differs(tie, 0) is None  # strictly greater is required
     assert differs(R(3), R(1)) == "n = 1 at w: LHS = 3, RHS = 1 (difference 2)"
+
+
+# --------------------------------------------------------------------------- registry: the Verdict record
+
+
+def test_evaluate_claim_returns_the_whole_verdict_record():
+    """An erroring check makes the verdict 'error' with the reason 'a check raised'; the record carries the
+    claim itself and every check's result (the report prints claim.id and the results next to the verdict)."""
+    from proofs import core
+    from proofs.core import CheckResult
+    from proofs.registry import Claim, Verdict, evaluate_claim
+
+    def boom():
+        raise RuntimeError("bug in a check")
+
+    ok = passed("ok", negative_control="wrong variant", negative_control_gap=0.5, negative_control_threshold=1e-4)
+    core.check("testonly_kills_boom", kind="numeric")(boom)
+    core.check("testonly_kills_ok", kind="numeric")(lambda: ok)
+    try:
+        claim = Claim(id="testonly_kills", equations=(1,), section="2", kind="identity", statement="x",
+                      checks=("testonly_kills_ok", "testonly_kills_boom"))
+        verdict = evaluate_claim(claim)
+        assert verdict == Verdict(claim, "error", {
+            "testonly_kills_ok": ok,
+            "testonly_kills_boom": CheckResult("error", "check raised RuntimeError: bug in a check"),
+        }, {}, "a check raised")
+        assert verdict.is_problem
+    finally:
+        for cid in ("testonly_kills_boom", "testonly_kills_ok"):
+            core._CHECKS.pop(cid, None)
+            core._CACHE.pop(cid, None)
