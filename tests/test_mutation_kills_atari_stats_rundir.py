@@ -368,3 +368,33 @@ def test_resume_without_checkpoint_refuses_when_metrics_rows_exist(tmp_path):
     assert " 0 frames checkpointed" in msg
     assert "(episodes.csv: 3 rows, updates.csv: 2 rows)" in msg
     assert msg.endswith("Nothing was changed.")
+
+
+# --- A bootstrap CI that overflows is refused (a defect found while reading these mutants) -----------------
+# Before the fix, a CI that was not finite was replaced by the point estimate: bootstrap_ci of
+# (1e308, −1e308, 1e308) returned the zero-width CI (3.3e307, 3.3e307) although the runs differ by 2e308.
+
+HUGE = [1e308, -1e308, 1e308]  # finite scores whose resampled means overflow (and give inf − inf = nan)
+
+OVERFLOW_CASES = {
+    "bootstrap_ci": (lambda: stats.bootstrap_ci(HUGE, n_boot=100), "x"),
+    "bootstrap_cis iqm": (lambda: stats.bootstrap_cis([1e308, 1e308, 1e308, 1e308], ("iqm",), n_boot=100), "x"),
+    "bootstrap_diff_ci": (lambda: stats.bootstrap_diff_ci([1e308, 1e308], [-1e308, -1e308], n_boot=100), "a, b"),
+    "aggregate_iqm_ci": (lambda: stats.aggregate_iqm_ci([GOOD, HUGE], n_boot=100), "games"),
+    "aggregate_iqm_diff_ci": (lambda: stats.aggregate_iqm_diff_ci([HUGE], [GOOD], n_boot=100), "games_a, games_b"),
+}
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::scipy.stats.DegenerateDataWarning")
+@pytest.mark.parametrize("case", list(OVERFLOW_CASES))
+def test_a_bootstrap_ci_that_overflows_is_refused(case):
+    call, names = OVERFLOW_CASES[case]
+    raises_matching(call, rf"{re.escape(names)}: the bootstrap CI is not finite .*\|score\| 1e\+308\)$")
+
+
+def test_large_finite_scores_still_have_a_ci():
+    """Control: no overflow, no refusal; and constant data still give the point."""
+    lo, hi = stats.bootstrap_ci([1e150, 3e150, 2e150], n_boot=100)  # 1e150: scipy's standard error squares it
+    assert 1e150 <= lo < hi <= 3e150
+    assert stats.bootstrap_cis([7.5, 7.5, 7.5], n_boot=100) == {"mean": (7.5, 7.5), "iqm": (7.5, 7.5)}
+    assert stats.aggregate_iqm_ci([[7.5, 7.5], [7.5, 7.5, 7.5]], n_boot=100) == (7.5, 7.5)
