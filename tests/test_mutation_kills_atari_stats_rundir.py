@@ -398,3 +398,19 @@ def test_large_finite_scores_still_have_a_ci():
     assert 1e150 <= lo < hi <= 3e150
     assert stats.bootstrap_cis([7.5, 7.5, 7.5], n_boot=100) == {"mean": (7.5, 7.5), "iqm": (7.5, 7.5)}
     assert stats.aggregate_iqm_ci([[7.5, 7.5], [7.5, 7.5, 7.5]], n_boot=100) == (7.5, 7.5)
+
+
+# --- The (1 − 2α) CI for a tiny α (a defect found while reading these mutants) ---------------------------------
+# Before the fix the CI's quantile was t.ppf(0.5 + level/2) with level = 1 − 2α, which rounds to 1 for
+# α < 1.1e-16: the CI was (−inf, inf) and TOST could never say "different".
+
+
+def test_ci_for_a_tiny_alpha_is_finite_and_exact():
+    """df = 2 closed form in the tail: t_{1−α} = (1 − 2α) / sqrt(2α(1 − α)); α = 1e-20 gives 7.07e9.
+    Tolerance 1e-12 relative: scipy's t quantile on this df is accurate to ~1e-15 relative."""
+    alpha, d = 1e-20, 1e12
+    a, b = np.array([1e12 + 99.0, 1e12 + 101.0]), np.array([99.0, 101.0])  # d̂ = 1e12, se = √2, df = 2 exactly
+    h = (1.0 - 2.0 * alpha) / math.sqrt(2.0 * alpha * (1.0 - alpha)) * math.sqrt(2.0)
+    res = stats.tost(a, b, margin=1.0, alpha=alpha)
+    assert res["ci"] == pytest.approx([d - h, d + h], rel=TOL)
+    assert res["verdict"] == "different"  # the CI lies entirely above the margin
