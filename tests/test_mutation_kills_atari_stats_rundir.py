@@ -41,7 +41,10 @@ quantile), and the no-spread and float32 cases are exact float arithmetic.
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import os
 import re
 
 import numpy as np
@@ -50,6 +53,7 @@ import torch
 from scipy import stats as ss
 
 from atari_check import rundir, stats
+from atari_check.config import RESUMABLE_CHANGES, Config
 from tests.strategies import raises_matching
 
 TOL = 1e-12  # see the module docstring
@@ -328,8 +332,8 @@ def test_unreadable_checkpoint_without_a_previous_one(tmp_path):
     ckpt = tmp_path / rundir.CHECKPOINT
     ckpt.write_bytes(b"torn")
     msg = _refusal(lambda: rundir.load_checkpoint(ckpt))
-    assert repr(str(ckpt)) in msg and "There is no previous checkpoint to fall back on" in msg
-    assert msg.endswith("Nothing was changed.")
+    assert repr(str(ckpt)) in msg
+    assert msg.endswith(". There is no previous checkpoint to fall back on; choose another --out. Nothing was changed.")
     assert ckpt.read_bytes() == b"torn"  # nothing modified
 
 
@@ -357,7 +361,7 @@ def test_resume_without_checkpoint_refuses_after_frames_were_recorded(tmp_path):
     msg = _refusal(lambda: rundir.resume_checkpoint(tmp_path, {"frames_done": 1_000}))
     assert msg.startswith(repr(str(tmp_path)))
     assert "1,000 frames checkpointed" in msg and "(no metrics rows)" in msg and f"no {rundir.CHECKPOINT}" in msg
-    assert "There is no previous checkpoint to fall back on" in msg
+    assert ". There is no previous checkpoint to fall back on; choose another --out. Or move" in msg
     assert msg.endswith(" Or move the directory away and start again. Nothing was changed.")
 
 
@@ -414,3 +418,153 @@ def test_ci_for_a_tiny_alpha_is_finite_and_exact():
     res = stats.tost(a, b, margin=1.0, alpha=alpha)
     assert res["ci"] == pytest.approx([d - h, d + h], rel=TOL)
     assert res["verdict"] == "different"  # the CI lies entirely above the margin
+
+
+# --- rundir: --out validation, checkpoints, metrics files (what is kept on disk) --------------------------------
+# Written ahead of the mutation job's verdicts for these functions: each pins down a rule of the module
+# docstring ("every function here either completes or changes nothing"; a refusal names the file).
+
+
+
+def _cfg(**kw) -> Config:
+    return Config(**{"algo": "a2c-proper", "env": "CartPole-v1", "frames": 160, "seed": 3, **kw})
+
+
+def _stored_run(out, cfg: Config, status: str = "running") -> dict:
+    out.mkdir(exist_ok=True)
+    stored = {"status": status, "config": cfg.to_dict(), "frames_done": 0}
+    (out / "run.json").write_text(json.dumps(stored))
+    return stored
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.write_text("x")
+    msg = _refusal(lambda: rundir.check_out_dir(out, _cfg(), False))
+    assert msg.startswith(f"--out {str(out)!r} exists and is not a directory")
+
+
+def test_fresh_and_empty_out_dirs_are_accepted(tmp_path):
+    assert rundir.check_out_dir(tmp_path / "missing", _cfg(), False) is None
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / ".lock").write_text("")  # dot files are not results
+    assert rundir.check_out_dir(tmp_path / "hidden", _cfg(), True) is None
+
+
+def test_out_with_another_run_is_refused_naming_it(tmp_path):
+    _stored_run(tmp_path, _cfg(algo="sql", seed=7), status="finished")
+    msg = _refusal(lambda: rundir.check_out_dir(tmp_path, _cfg(), False))
+    assert msg.startswith(f"--out {str(tmp_path)!r} already holds a run (sql on CartPole-v1, seed 7, status "
+                          f"'finished'); pass --resume")
+    assert msg.endswith("Nothing was overwritten.")
+
+
+def test_resume_with_a_different_config_is_refused_naming_each_difference(tmp_path):
+    stored = _stored_run(tmp_path, _cfg())
+    msg = _refusal(lambda: rundir.check_out_dir(tmp_path, _cfg(algo="sql", seed=4), True))
+    assert f"stored in {str(tmp_path)!r} (algo: stored 'a2c-proper' vs given 'sql', seed: stored 3 vs given 4)" in msg
+    assert f"only {list(RESUMABLE_CHANGES)} may change" in msg and msg.endswith("Nothing was overwritten.")
+    # the resumable fields may change: the stored run.json is returned
+    assert rundir.check_out_dir(tmp_path, _cfg(frames=320, log_interval=7), True) == stored
+
+
+def test_out_with_files_but_no_run_json_is_refused_listing_them(tmp_path):
+    for name in ("z.txt", "a.txt", ".hidden", "episodes.csv", "b", "c", "d", "e"):
+        (tmp_path / name).write_text("")
+    msg = _refusal(lambda: rundir.check_out_dir(tmp_path, _cfg(), False))
+    # foreign files first (sorted, dot files left out), then this module's own files; at most 6 shown
+    assert msg.startswith(f"--out {str(tmp_path)!r} is not empty and holds no run.json (found "
+                          f"{['a.txt', 'b', 'c', 'd', 'e', 'z.txt']})")
+    only_ours = tmp_path / "ours"
+    only_ours.mkdir()
+    (only_ours / "updates.csv").write_text("")  # a metrics file without run.json is not a run to resume
+    msg = _refusal(lambda: rundir.check_out_dir(only_ours, _cfg(), True))
+    assert "(found ['updates.csv'])" in msg and msg.endswith("Nothing was overwritten.")
+
+
+def test_a_second_lock_on_the_same_dir_is_refused(tmp_path):
+    with rundir.lock(tmp_path):
+        msg = _refusal(lambda: rundir.lock(tmp_path).__enter__())
+        assert msg == f"another process is running in {str(tmp_path)!r}"
+    with rundir.lock(tmp_path):  # released on exit
+        pass
+
+
+def test_checkpoint_schema_and_size_are_named(tmp_path):
+    path = tmp_path / rundir.CHECKPOINT
+    torch.save({"schema": "other/2", "frames": 1}, path)
+    size = path.stat().st_size
+    msg = _refusal(lambda: rundir.load_checkpoint(path))
+    assert msg.startswith(f"checkpoint {str(path)!r} ({size:,} bytes) cannot be read: ValueError: not an "
+                          f"atari_check checkpoint (schema 'other/2', expected {rundir.CHECKPOINT_SCHEMA!r})")
+    torch.save([1, 2], path)
+    assert "(schema 'list', expected" in _refusal(lambda: rundir.load_checkpoint(path))
+    missing = tmp_path / "missing.pt"
+    msg = _refusal(lambda: rundir.load_checkpoint(missing))
+    assert msg.startswith(f"checkpoint {str(missing)!r} (0 bytes) cannot be read: FileNotFoundError")
+    assert not missing.exists()
+    _good_checkpoint(path, 4_321)
+    assert rundir.load_checkpoint(path)["frames"] == 4_321 and rundir.checkpoint_frames(path) == 4_321
+    assert rundir.resume_checkpoint(tmp_path, {"frames_done": 4_321})["frames"] == 4_321
+    assert rundir.resume_checkpoint(tmp_path, None) is None  # a fresh start reads nothing
+
+
+def _bytes_of(frames: int) -> bytes:
+    buf = io.BytesIO()
+    torch.save({"schema": rundir.CHECKPOINT_SCHEMA, "frames": frames}, buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_write_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, links):
+    if not links:  # a file system without hard links: the previous checkpoint is a copy
+        def no_link(*args):
+            raise OSError("no hard links here")
+        monkeypatch.setattr(rundir.os, "link", no_link)
+    path = tmp_path / rundir.CHECKPOINT
+    prev = tmp_path / rundir.PREVIOUS_CHECKPOINT
+    rundir.write_checkpoint(path, _bytes_of(100))
+    assert path.read_bytes() == _bytes_of(100) and not prev.exists()
+    (tmp_path / (rundir.PREVIOUS_CHECKPOINT + ".tmp")).write_bytes(b"stale")  # left by an earlier kill
+    rundir.write_checkpoint(path, _bytes_of(200))
+    assert path.read_bytes() == _bytes_of(200) and prev.read_bytes() == _bytes_of(100)
+    rundir.write_checkpoint(path, _bytes_of(300))
+    assert path.read_bytes() == _bytes_of(300) and prev.read_bytes() == _bytes_of(200)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([rundir.CHECKPOINT, rundir.PREVIOUS_CHECKPOINT])
+    assert os.stat(path).st_ino != os.stat(prev).st_ino
+
+
+def test_atomic_writes_leave_exactly_the_data(tmp_path):
+    path = tmp_path / "run.json"
+    rundir.atomic_write_json(path, {"b": 1, "a": [1.5, None], "p": tmp_path})
+    assert path.read_text() == json.dumps({"b": 1, "a": [1.5, None], "p": str(tmp_path)}, indent=2) + "\n"
+    rundir.atomic_write_bytes(path, b"\x00raw")
+    assert path.read_bytes() == b"\x00raw" and [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def test_metrics_rows_are_formatted_and_resumed_at_the_durable_length(tmp_path):
+    path = tmp_path / "m.csv"
+    fields = ("n", "b", "i", "f", "s")
+    m = rundir.MetricsFile(path, fields, keep_bytes=None)
+    m.write({"n": None, "b": True, "i": np.int64(-3), "f": 0.1 + 0.2, "s": "x"})
+    m.write({"b": np.bool_(False), "i": 7, "f": np.float32(1234567.89), "s": 2})
+    m.write({"f": float("nan")})
+    m.write({"f": float("-inf"), "i": True})
+    kept = m.sync()
+    assert kept == path.stat().st_size
+    m.write({"n": "dropped on resume"})
+    m.close()
+    text = path.read_text()
+    assert text.splitlines()[:5] == ["n,b,i,f,s", ",True,-3,0.3,x", ",False,7,1234568,2", ",,,nan,", ",,True,-inf,"]
+    # reopened at the checkpoint's byte length: the rows after it are dropped, the header is not rewritten
+    m = rundir.MetricsFile(path, fields, keep_bytes=kept)
+    m.write({"n": 1})
+    m.close()
+    assert path.read_text() == text[:kept] + "1,,,,\n"
+    assert rundir.read_csv(path)[-1] == {"n": "1", "b": "", "i": "", "f": "", "s": ""}
+    # keep_bytes None (a fresh start) or a file that does not exist: only the header
+    rundir.MetricsFile(path, fields, keep_bytes=None).close()
+    assert path.read_text() == "n,b,i,f,s\n"
+    other = tmp_path / "new.csv"
+    rundir.MetricsFile(other, fields, keep_bytes=123).close()
+    assert other.read_text() == "n,b,i,f,s\n"
