@@ -247,16 +247,21 @@ def _pooled_iqm(*games, axis=-1):
 
 def aggregate_iqm(games: Sequence) -> float:
     """IQM of normalised scores pooled over games (rliable's ``aggregate_iqm``); games: list of shape-(n_g,)."""
-    return float(_pooled_iqm(*[_group(g, f"games[{i}]") for i, g in enumerate(games)]))
+    return float(_pooled_iqm(*_games(games)))
+
+
+def _games(games: Sequence) -> tuple[np.ndarray, ...]:
+    samples = tuple(_group(g, f"games[{i}]") for i, g in enumerate(games))
+    if not samples:
+        raise ValueError(f"games must hold at least one game's scores, got {games!r}")
+    return samples
 
 
 def aggregate_iqm_ci(games: Sequence, *, n_boot: int = 10_000, seed: int = 0,
                      level: float = 0.95) -> tuple[float, float]:
     """Stratified percentile bootstrap CI of :func:`aggregate_iqm`: runs resampled within each game."""
     _check_boot(n_boot, level)
-    samples = tuple(_group(g, f"games[{i}]") for i, g in enumerate(games))
-    if not samples:
-        raise ValueError("games must hold at least one game's scores")
+    samples = _games(games)
     lo, hi = _percentile_ci(samples, _pooled_iqm, n_boot, seed, level, "games")
     return float(lo[0]), float(hi[0])
 

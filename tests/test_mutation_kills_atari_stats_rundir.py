@@ -122,7 +122,9 @@ def test_level_outside_the_open_interval_is_refused(fn, level):
 def test_unknown_stat_and_empty_games_are_refused():
     raises_matching(lambda: stats.bootstrap_diff_ci(GOOD, GOOD, "median", n_boot=100), r"stat .*'median'")
     raises_matching(lambda: stats.bootstrap_ci(GOOD, "median", n_boot=100), r"stat .*'median'")
-    raises_matching(lambda: stats.aggregate_iqm_ci([], n_boot=100), r"games ")
+    raises_matching(lambda: stats.aggregate_iqm_ci([], n_boot=100), r"games .*\[\]$")
+    # aggregate_iqm said only numpy's "need at least one array to concatenate" before (fixed with this test)
+    raises_matching(lambda: stats.aggregate_iqm([]), r"games .*\[\]$")
 
 
 # --- Welch: exact decisions without spread, and a fit with se = 1 --------------------------------------------
