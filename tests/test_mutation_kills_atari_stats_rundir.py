@@ -570,3 +570,38 @@ def test_metrics_rows_are_formatted_and_resumed_at_the_durable_length(tmp_path):
     other = tmp_path / "new.csv"
     rundir.MetricsFile(other, fields, keep_bytes=123).close()
     assert other.read_text() == "n,b,i,f,s\n"
+
+
+def test_a_directory_that_cannot_be_fsynced_does_not_fail_a_write(tmp_path, monkeypatch):
+    """The directory fsync after a rename is best effort: some file systems refuse to open or fsync a
+    directory (OSError), and the write, already complete and renamed, must not be reported as failed."""
+    def refuse(*args, **kwargs):
+        raise OSError(22, "directories cannot be opened here")
+    monkeypatch.setattr(rundir.os, "open", refuse)  # os.open is used only for the directory fsync
+    rundir.atomic_write_bytes(tmp_path / "a.bin", b"data")
+    rundir.write_checkpoint(tmp_path / rundir.CHECKPOINT, _bytes_of(5))
+    assert (tmp_path / "a.bin").read_bytes() == b"data"
+    assert (tmp_path / rundir.CHECKPOINT).read_bytes() == _bytes_of(5)
+
+
+def test_an_interrupted_atomic_write_leaves_the_old_file_and_a_tmp_file(tmp_path, monkeypatch):
+    """The protocol of the module docstring: the data go to ``<name>.tmp`` (fsynced), then one rename.  A
+    failure before the rename leaves the old file untouched and the complete new data in ``<name>.tmp``."""
+    path = tmp_path / "run.json"
+    path.write_text("old")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rundir.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rundir.atomic_write_json(path, {"new": 1})
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.json.tmp"]
+    assert (tmp_path / "run.json.tmp").read_text() == '{\n  "new": 1\n}\n'
+
+
+def test_a_run_json_without_config_is_still_refused_without_resume(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"status": "finished"}))  # e.g. written by another tool
+    msg = _refusal(lambda: rundir.check_out_dir(tmp_path, _cfg(), False))
+    assert "already holds a run (None on None, seed None, status 'finished')" in msg
