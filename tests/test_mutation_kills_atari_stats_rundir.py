@@ -605,3 +605,28 @@ def test_a_run_json_without_config_is_still_refused_without_resume(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"status": "finished"}))  # e.g. written by another tool
     msg = _refusal(lambda: rundir.check_out_dir(tmp_path, _cfg(), False))
     assert "already holds a run (None on None, seed None, status 'finished')" in msg
+
+
+def test_a_checkpoint_saved_on_a_gpu_with_python_objects_loads_on_the_cpu(tmp_path, monkeypatch):
+    """``device`` may change between segments (RESUMABLE_CHANGES), so a checkpoint written by a GPU run
+    must load on a CPU-only machine, onto the CPU; and it holds Python objects besides tensors (here a
+    numpy array and a deque), which ``torch.load(weights_only=True)`` refuses.  The GPU save is simulated by
+    tagging every storage 'cuda:0' (what torch.save records for a CUDA tensor)."""
+    import collections
+
+    import torch.serialization as ts
+
+    state = {"schema": rundir.CHECKPOINT_SCHEMA, "frames": 9, "net": {"w": torch.arange(3.0)},
+             "obs": np.zeros(2), "recent": collections.deque([1.0, 2.0], maxlen=5)}
+    buf = io.BytesIO()
+    with monkeypatch.context() as m:
+        m.setattr(ts, "location_tag", lambda storage: "cuda:0")
+        torch.save(state, buf)
+    path = tmp_path / rundir.CHECKPOINT
+    path.write_bytes(buf.getvalue())
+    if not torch.cuda.is_available():  # control: without a map_location the file does not load here
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=False)
+    loaded = rundir.load_checkpoint(path)
+    assert loaded["net"]["w"].device == torch.device("cpu") and loaded["net"]["w"].tolist() == [0.0, 1.0, 2.0]
+    assert loaded["obs"].tolist() == [0.0, 0.0] and list(loaded["recent"]) == [1.0, 2.0]
