@@ -630,3 +630,10 @@ def test_a_checkpoint_saved_on_a_gpu_with_python_objects_loads_on_the_cpu(tmp_pa
     loaded = rundir.load_checkpoint(path)
     assert loaded["net"]["w"].device == torch.device("cpu") and loaded["net"]["w"].tolist() == [0.0, 1.0, 2.0]
     assert loaded["obs"].tolist() == [0.0, 0.0] and list(loaded["recent"]) == [1.0, 2.0]
+
+
+def test_read_csv_keeps_newlines_inside_quoted_fields(tmp_path):
+    """read_csv opens with newline='' as the csv module requires: a quoted field's embedded CRLF is data."""
+    path = tmp_path / "m.csv"
+    path.write_bytes(b'frames,note\r\n1,"two\r\nlines"\r\n2,plain\r\n')
+    assert rundir.read_csv(path) == [{"frames": "1", "note": "two\r\nlines"}, {"frames": "2", "note": "plain"}]
