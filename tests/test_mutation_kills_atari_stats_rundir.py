@@ -637,3 +637,34 @@ def test_read_csv_keeps_newlines_inside_quoted_fields(tmp_path):
     path = tmp_path / "m.csv"
     path.write_bytes(b'frames,note\r\n1,"two\r\nlines"\r\n2,plain\r\n')
     assert rundir.read_csv(path) == [{"frames": "1", "note": "two\r\nlines"}, {"frames": "2", "note": "plain"}]
+
+
+def test_an_interrupted_first_checkpoint_write_leaves_only_a_tmp_file(tmp_path, monkeypatch):
+    """write_checkpoint's new data go to ``checkpoint.pt.tmp`` first (fsynced), then one rename."""
+    path = tmp_path / rundir.CHECKPOINT
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rundir.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rundir.write_checkpoint(path, _bytes_of(1))
+    assert [p.name for p in tmp_path.iterdir()] == [rundir.CHECKPOINT + ".tmp"]
+    assert (tmp_path / (rundir.CHECKPOINT + ".tmp")).read_bytes() == _bytes_of(1)
+
+
+def test_a_reopened_metrics_file_reports_its_kept_length_before_any_new_row(tmp_path):
+    """A resumed run may checkpoint before it writes a row: sync() must then give the kept length, not
+    the file position of a fresh open (a wrong offset in the checkpoint would truncate rows on resume)."""
+    path = tmp_path / "m.csv"
+    m = rundir.MetricsFile(path, ("a",), keep_bytes=None)
+    assert m.path == path and m.fields == ("a",)
+    m.write({"a": 1})
+    m.write({"a": 2})
+    kept = m.sync()
+    m.close()
+    m = rundir.MetricsFile(path, ("a",), keep_bytes=kept)
+    assert m.sync() == kept == len(b"a\n1\n2\n")
+    m.write({"a": 3})
+    assert m.sync() == kept + 2
+    m.close()
