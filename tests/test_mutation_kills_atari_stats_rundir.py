@@ -226,6 +226,13 @@ def test_float32_scores_are_computed_in_float64():
     out = stats.normalise(x32, (0.0, 3.0))
     assert out.dtype == np.float64 and out.tolist() == [x / 3.0 for x in v]
     assert stats.normalise([0, 250, 500], (0, 500)).tolist() == [0.0, 0.5, 1.0]  # integers too
+    # the tests and bootstraps take a float32 group as its exact float64 values (numpy sums n < 8 terms in order)
+    y32 = np.array([0.4, 0.9, 1.3], dtype=np.float32)
+    w = [float(y) for y in y32]
+    diff, se, df = stats.welch(x32, y32)
+    assert diff == sum(v) / 4 - sum(w) / 3
+    assert (diff, se, df) == stats.welch(np.array(v), np.array(w))
+    assert stats.bootstrap_ci(x32, n_boot=200) == stats.bootstrap_ci(v, n_boot=200)
 
 
 # --- Bootstrap: defaults and arguments reach scipy.stats.bootstrap --------------------------------------------
