@@ -35,7 +35,6 @@ sample independently, which is exactly the stratification).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -179,16 +178,21 @@ def _check_boot(n_boot: int, level: float) -> None:
 
 
 def _percentile_ci(samples: tuple[np.ndarray, ...], statistic, n_boot: int, seed: int,
-                   level: float) -> tuple[np.ndarray, np.ndarray]:
-    """(lo, hi) arrays of the percentile CI of a vector-valued vectorised ``statistic``."""
-    with warnings.catch_warnings():  # constant data: scipy warns, and the CI is the point
-        warnings.simplefilter("ignore", ss.DegenerateDataWarning)
-        res = ss.bootstrap(samples, statistic, n_resamples=n_boot, method="percentile", vectorized=True,
-                           confidence_level=level, rng=np.random.default_rng(seed))
+                   level: float, names: str) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) arrays of the percentile CI of a vector-valued vectorised ``statistic``.
+
+    Constant data give the point (every resample's statistic is the same finite number).  A CI that is
+    not finite can only come from float64 overflow in the statistic on some resample (|scores| near
+    1e308): refused with a ValueError naming ``names``, never reported as a CI.
+    """
+    res = ss.bootstrap(samples, statistic, n_resamples=n_boot, method="percentile", vectorized=True,
+                       confidence_level=level, rng=np.random.default_rng(seed))
     lo, hi = np.atleast_1d(res.confidence_interval.low), np.atleast_1d(res.confidence_interval.high)
-    point = np.atleast_1d(statistic(*samples, axis=-1))
-    same = ~(np.isfinite(lo) & np.isfinite(hi))  # every resample identical: the CI is the point
-    return np.where(same, point, lo), np.where(same, point, hi)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        largest = max(float(np.abs(s).max()) for s in samples)
+        raise ValueError(f"{names}: the bootstrap CI is not finite (low {lo.tolist()}, high {hi.tolist()}): the "
+                         f"statistic overflows float64 on these scores (largest |score| {largest!r})")
+    return lo, hi
 
 
 def bootstrap_cis(x, stats_: Sequence[str] = STATS, *, n_boot: int = 10_000, seed: int = 0,
@@ -201,7 +205,7 @@ def bootstrap_cis(x, stats_: Sequence[str] = STATS, *, n_boot: int = 10_000, see
     _check_boot(n_boot, level)
     fs = [_stat(name) for name in stats_]
     lo, hi = _percentile_ci((_group(x, "x"),), lambda s, axis=-1: np.stack([f(s, axis=axis) for f in fs]),
-                            n_boot, seed, level)
+                            n_boot, seed, level, "x")
     return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(stats_)}
 
 
@@ -211,7 +215,7 @@ def bootstrap_diff_cis(a, b, stats_: Sequence[str] = STATS, *, n_boot: int = 10_
     _check_boot(n_boot, level)
     fs = [_stat(name) for name in stats_]
     lo, hi = _percentile_ci((_group(a, "a"), _group(b, "b")), lambda x, y, axis=-1: np.stack(
-        [f(x, axis=axis) - f(y, axis=axis) for f in fs]), n_boot, seed, level)
+        [f(x, axis=axis) - f(y, axis=axis) for f in fs]), n_boot, seed, level, "a, b")
     return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(stats_)}
 
 
@@ -241,17 +245,22 @@ def _pooled_iqm(*games, axis=-1):
 
 def aggregate_iqm(games: Sequence) -> float:
     """IQM of normalised scores pooled over games (rliable's ``aggregate_iqm``); games: list of shape-(n_g,)."""
-    return float(_pooled_iqm(*[_group(g, f"games[{i}]") for i, g in enumerate(games)]))
+    return float(_pooled_iqm(*_games(games)))
+
+
+def _games(games: Sequence) -> tuple[np.ndarray, ...]:
+    samples = tuple(_group(g, f"games[{i}]") for i, g in enumerate(games))
+    if not samples:
+        raise ValueError(f"games must hold at least one game's scores, got {games!r}")
+    return samples
 
 
 def aggregate_iqm_ci(games: Sequence, *, n_boot: int = 10_000, seed: int = 0,
                      level: float = 0.95) -> tuple[float, float]:
     """Stratified percentile bootstrap CI of :func:`aggregate_iqm`: runs resampled within each game."""
     _check_boot(n_boot, level)
-    samples = tuple(_group(g, f"games[{i}]") for i, g in enumerate(games))
-    if not samples:
-        raise ValueError("games must hold at least one game's scores")
-    lo, hi = _percentile_ci(samples, _pooled_iqm, n_boot, seed, level)
+    samples = _games(games)
+    lo, hi = _percentile_ci(samples, _pooled_iqm, n_boot, seed, level, "games")
     return float(lo[0]), float(hi[0])
 
 
@@ -268,5 +277,5 @@ def aggregate_iqm_diff_ci(games_a: Sequence, games_b: Sequence, *, n_boot: int =
     def stat(*xs, axis=-1):
         return _pooled_iqm(*xs[:k], axis=axis) - _pooled_iqm(*xs[k:], axis=axis)
 
-    lo, hi = _percentile_ci(samples, stat, n_boot, seed, level)
+    lo, hi = _percentile_ci(samples, stat, n_boot, seed, level, "games_a, games_b")
     return float(lo[0]), float(hi[0])
