@@ -93,16 +93,18 @@ class _Welch:
             return float(ss.t.cdf(z, self.df))
         return float(min(1.0, 2.0 * ss.t.sf(abs(z), self.df)))
 
-    def ci(self, level: float) -> tuple[float, float]:
-        h = 0.0 if self.se == 0.0 else float(ss.t.ppf(0.5 + level / 2.0, self.df)) * self.se
+    def ci(self, tail: float) -> tuple[float, float]:
+        """The two-sided (1 − 2·tail) CI d̂ ± t_{1−tail}·se; the quantile is t.isf(tail), exact even where
+        1 − tail rounds to 1 (tail < 1.1e-16)."""
+        h = 0.0 if self.se == 0.0 else float(ss.t.isf(tail, self.df)) * self.se
         return self.diff - h, self.diff + h
 
 
 def _common(a, b, alpha: float) -> tuple[_Welch, dict]:
     _check_alpha(alpha)
     w = _Welch(_group(a, "a"), _group(b, "b"))
-    return w, {"alpha": alpha, "diff": w.diff, "se": w.se, "df": w.df, "ci": list(w.ci(1.0 - 2.0 * alpha)),
-               "ci_level": 1.0 - 2.0 * alpha, "ci95": list(w.ci(0.95)), "p_difference": w.p(0.0, "two-sided")}
+    return w, {"alpha": alpha, "diff": w.diff, "se": w.se, "df": w.df, "ci": list(w.ci(alpha)),
+               "ci_level": 1.0 - 2.0 * alpha, "ci95": list(w.ci(0.025)), "p_difference": w.p(0.0, "two-sided")}
 
 
 def tost(a, b, margin: float, alpha: float = 0.05) -> dict:

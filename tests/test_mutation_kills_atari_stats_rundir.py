@@ -415,14 +415,11 @@ def test_large_finite_scores_still_have_a_ci():
     assert stats.aggregate_iqm_ci([[7.5, 7.5], [7.5, 7.5, 7.5]], n_boot=100) == (7.5, 7.5)
 
 
-# --- The (1 − 2α) CI for a tiny α: a known defect, not fixed here --------------------------------------------
-# The CI's quantile is t.ppf(0.5 + level/2) with level = 1 − 2α, which rounds to 1 for α < 1.1e-16: the CI
-# is then (−inf, inf) and TOST can never say "different".  The fix (quantile t.isf(α)) changes the
-# committed CPU evidence's CIs in their last bits, so tests/test_atari_results.py (compare.json reproduced
-# exactly) fails until compare.json is regenerated: left to the lead.  strict: an unmarked pass fails.
+# --- The (1 − 2α) CI for a tiny α (a defect found while reading these mutants) ---------------------------------
+# Before the fix the CI's quantile was t.ppf(0.5 + level/2) with level = 1 − 2α, which rounds to 1 for
+# α < 1.1e-16: the CI was (−inf, inf) and TOST could never say "different".
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: 1 - 2*alpha rounds to 1 for alpha < 1.1e-16 (see above)")
 def test_ci_for_a_tiny_alpha_is_finite_and_exact():
     """df = 2 closed form in the tail: t_{1−α} = (1 − 2α) / sqrt(2α(1 − α)); α = 1e-20 gives 7.07e9.
     Tolerance 1e-12 relative: scipy's t quantile on this df is accurate to ~1e-15 relative."""
