@@ -60,7 +60,8 @@ PROFILES: dict[str, dict] = {
             "tests/test_atari_nothing_lost.py", "tests/test_atari_progress.py", "tests/test_atari_results.py",
             "tests/test_atari_resume.py", "tests/test_atari_schedules.py", "tests/test_atari_smoke.py",
             "tests/test_atari_stats.py", "tests/test_atari_sweep.py", "tests/test_atari_training_path.py",
-            "tests/test_bug_catalogue.py", "tests/test_kit.py",
+            "tests/test_bug_catalogue.py", "tests/test_kit.py", "tests/test_kit_user_bugs.py",
+            "tests/test_mutation_kills_atari*.py",
         ],
     },
     "proofs": {
@@ -79,7 +80,7 @@ PROFILES: dict[str, dict] = {
             "tests/test_proofs_checks.py", "tests/test_proofs_cli.py", "tests/test_proofs_imports.py",
             "tests/test_proofs_machinery.py", "tests/test_proofs_registry.py", "tests/test_proofs_symbolic.py",
             "tests/test_proofs_text.py", "tests/test_proofs_walkthrough.py", "tests/test_empirical_reader.py",
-            "tests/test_atari_compare.py", "tests/test_bug_catalogue.py",
+            "tests/test_atari_compare.py", "tests/test_bug_catalogue.py", "tests/test_mutation_kills_proofs*.py",
         ],
         # The tests that read the whole registry's evaluation cost ~30 s per mutant (sympy): they are left
         # out, so a mutant counts as killed only if the targeted tests of the machinery see it.
@@ -96,9 +97,23 @@ def _toml_value(value) -> str:
     raise TypeError(f"unsupported TOML value {value!r}")
 
 
+def _expand(patterns: list[str]) -> list[str]:
+    """Test files of a selection, with globs expanded (pytest does not expand them); a pattern that matches
+    nothing is an error, so a renamed test file cannot silently drop out of the job."""
+    files = []
+    for pattern in patterns:
+        found = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern)) if "*" in pattern else (
+            [pattern] if (ROOT / pattern).is_file() else [])
+        if not found:
+            raise SystemExit(f"tests/mutation/run.py: test selection {pattern!r} matches no file")
+        files += [f for f in found if f not in files]
+    return files
+
+
 def mutmut_section(package: str) -> str:
     lines = ["[tool.mutmut]", f"# written by tests/mutation/run.py for the {package} job"]
     profile = dict(PROFILES[package])
+    profile["pytest_add_cli_args_test_selection"] = _expand(profile["pytest_add_cli_args_test_selection"])
     settings = {**profile, **_COMMON, "pytest_add_cli_args": _COMMON["pytest_add_cli_args"]
                 + profile.get("pytest_add_cli_args", [])}
     for key, value in settings.items():
