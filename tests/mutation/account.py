@@ -72,10 +72,16 @@ def main() -> int:
     counts = Counter(status.values())
     total = len(status)
     caught = counts["killed"] + counts["timeout"]
+    unchecked = counts["not checked"]
     print(f"{total} mutants: {dict(sorted(counts.items()))}")
-    print(f"score (killed + timeout) / total = {caught}/{total} = {100 * caught / total:.2f}%")
-    survivors = {m for m, s in status.items() if s != "killed" and s != "timeout"}
-    documented = listed()
+    if unchecked:
+        checked = total - unchecked
+        print(f"INCOMPLETE: {unchecked} of {total} mutants not checked yet; on the {checked} checked, "
+              f"(killed + timeout) = {caught}/{checked} = {100 * caught / max(checked, 1):.2f}%")
+    else:
+        print(f"score (killed + timeout) / total = {caught}/{total} = {100 * caught / total:.2f}%")
+    survivors = {m for m, s in status.items() if s not in ("killed", "timeout", "not checked")}
+    documented = listed(package)
     missing = sorted(survivors - documented)
     stale = sorted(documented - survivors)
     print(f"survivors listed as equivalent: {len(survivors & documented)}/{len(survivors)}")
@@ -85,7 +91,7 @@ def main() -> int:
             print(f"  {item}: {status.get(item, 'not a mutant')}")
     if "--record" in sys.argv[1:]:
         record(status, package)
-    return 1 if missing or stale else 0
+    return 1 if missing or stale or unchecked else 0
 
 
 def _git(*args: str) -> str:
@@ -111,9 +117,13 @@ def record(status: dict[str, str], package: str = "equiv") -> None:
         "cpu_count": os.cpu_count(),
         "total": len(status),
         "counts": dict(sorted(counts.items())),
+        "complete": counts["not checked"] == 0,
+        "not_checked": counts["not checked"],
         "score_percent": round(100 * (counts["killed"] + counts["timeout"]) / len(status), 2),
+        "score_percent_of_checked": round(100 * (counts["killed"] + counts["timeout"])
+                                          / max(len(status) - counts["not checked"], 1), 2),
         "by_module": {m: dict(sorted(c.items())) for m, c in sorted(by_module.items())},
-        "survivors": sorted(m for m, v in status.items() if v not in ("killed", "timeout")),
+        "survivors": sorted(m for m, v in status.items() if v not in ("killed", "timeout", "not checked")),
     }
     result_file(package).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
