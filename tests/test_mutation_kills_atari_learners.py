@@ -1,0 +1,248 @@
+"""Sharper checks of atari_check/learners.py, written to kill the mutants that survived its mutation job.
+
+Mutants judged behaviour-identical are listed with their reasons in tests/mutation/equivalent_atari_learners.md.
+Each test pins down a behaviour of the learners that the rest of the suite left loose, on tiny synthetic
+inputs (hand-made :class:`~atari_check.envs.Step` records, a vector observation, a small MLP; no env):
+
+* :meth:`ReplayBuffer.sample` returns exactly ``batch`` valid transitions whose windows j … j+n are all
+  stored: j in the sampleable range [lo, hi] *including both ends* (a buffer holding exactly one complete
+  window, and a wrapped buffer with lo > 0), also when most entries are invalid, so that several rounds
+  of draws are needed; it gives up after exactly 1000 rounds (documented), checked with two seeds whose
+  first valid draw is in round 1000 and in round 1001; its "no complete window" error names n and the
+  number of steps written;
+* :meth:`ReplayBuffer.seal` (after a resume) invalidates the last entry and cuts the window before it, also
+  with one and two entries written; :meth:`ReplayBuffer.state_dict` stores only the entries written;
+* :meth:`DQNLearner.lockstep` works on the batch that training would draw, Q at the window's *first* state,
+  the target cut at a truncation inside the window, and already when the replay holds exactly one
+  complete window: its ``norm_sq`` column is checked against ‖∇ mean ½(Q(s_j, a_j) − y_j)²‖ built here by
+  hand (y_j walked step by step from the target network's outputs, no ``equiv``).
+
+Tolerances: float64 networks, gradients of means over ≤ 64 samples: rounding is ~1e-15 relative; we
+require 1e-10 (as tests/test_atari_training_path.py does).  Index and count checks are exact.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from atari_check.config import Config
+from atari_check.envs import Step
+from atari_check.learners import DQNLearner, ReplayBuffer
+
+CPU = torch.device("cpu")
+TOL = 1e-10  # float64 rounding is ~1e-15 relative; see the module docstring
+
+
+# ------------------------------------------------------------------------------------------- replay
+
+
+def _buffer(steps: int, num_envs: int, written: int, valid) -> ReplayBuffer:
+    """A buffer of ``steps`` entries per env after ``written`` vector steps; ``valid(i, e)`` per absolute step."""
+    buf = ReplayBuffer(steps * num_envs, num_envs, (1,), np.float32)
+    assert buf.steps == steps
+    for i in range(written):
+        ok = np.array([valid(i, e) for e in range(num_envs)])
+        buf.add(np.full((num_envs, 1), i, np.float32), np.zeros(num_envs, np.int64), np.zeros(num_envs, np.float32),
+                np.zeros(num_envs, bool), np.zeros(num_envs, bool), ok)
+    return buf
+
+
+def test_sample_reaches_both_ends_of_the_sampleable_range():
+    # exactly one complete window (written = n + 1): lo = hi = 0, and every draw is j = 0
+    n = 3
+    one = _buffer(10, 2, n + 1, lambda i, e: True)
+    assert one.sampleable(n) == (0, 0)
+    j, e = one.sample(16, n, np.random.default_rng(0))
+    assert len(j) == len(e) == 16 and (j == 0).all() and set(e.tolist()) == {0, 1}
+    # a wrapped buffer: lo = written − steps > 0; every valid j in [lo, hi] is drawn, nothing outside
+    wrapped = _buffer(6, 2, 15, lambda i, e: True)
+    lo, hi = wrapped.sampleable(1)
+    assert (lo, hi) == (9, 13)
+    j, e = wrapped.sample(400, 1, np.random.default_rng(1))
+    assert set(j.tolist()) == set(range(lo, hi + 1)) and set(e.tolist()) == {0, 1}
+
+
+def test_sample_returns_exactly_batch_valid_transitions_when_most_entries_are_invalid():
+    # one entry in 5 is valid: a round of 2·batch draws holds ~0.4·batch valid ones, so several rounds are needed
+    def valid(i, e):
+        return (i + 2 * e) % 5 == 0
+
+    buf = _buffer(40, 2, 40, valid)
+    lo, hi = buf.sampleable(2)
+    for seed in range(5):
+        for batch in (1, 7, 32):
+            j, e = buf.sample(batch, 2, np.random.default_rng(seed))
+            assert len(j) == len(e) == batch
+            assert ((lo <= j) & (j <= hi)).all()
+            assert all(valid(int(a), int(b)) for a, b in zip(j, e))
+
+
+# The give-up rule: 1000 rounds of 2·batch draws (documented in ReplayBuffer.sample).  A buffer of 3002
+# entries in one env where only entry 0 is valid, n = 1, batch = 1: each round draws 2 steps from
+# [0, 3000], so the first valid draw is late; the two seeds below were found by search (replayed here).
+_LATE_STEPS = 3002
+_SEED_ROUND = {4602: 1000, 4615: 1001}
+
+
+def _first_valid_round(seed: int) -> int:
+    """Round (1-based) of the first draw of entry 0, replaying the draws sample() makes per round."""
+    rng = np.random.default_rng(seed)
+    for r in range(1, 2000):
+        j = rng.integers(0, _LATE_STEPS - 1, size=2)
+        rng.integers(0, 1, size=2)  # the env draw (one env)
+        if (j == 0).any():
+            return r
+    raise AssertionError("no valid draw in 2000 rounds")
+
+
+def test_sample_gives_up_after_exactly_1000_rounds():
+    buf = _buffer(_LATE_STEPS, 1, _LATE_STEPS, lambda i, e: i == 0)
+    assert buf.sampleable(1) == (0, _LATE_STEPS - 2)
+    for seed, rounds in _SEED_ROUND.items():
+        assert _first_valid_round(seed) == rounds  # the premise of the case
+    j, e = buf.sample(1, 1, np.random.default_rng(4602))  # found in the last round allowed
+    assert j.tolist() == [0] and e.tolist() == [0]
+    with pytest.raises(RuntimeError, match="no valid transitions"):  # one round too late
+        buf.sample(1, 1, np.random.default_rng(4615))
+
+
+def test_sample_before_a_complete_window_names_n_and_the_steps_written():
+    buf = _buffer(10, 2, 3, lambda i, e: True)  # windows of n = 3 need 4 entries
+    with pytest.raises(RuntimeError) as err:
+        buf.sample(4, 3, np.random.default_rng(0))
+    message = str(err.value)
+    assert re.search(r"\bn = 3\b", message) and re.search(r"\b3 steps written\b", message), message
+    assert buf.sample(4, 2, np.random.default_rng(0))[0].tolist() == [0, 0, 0, 0]  # n = 2 fits: lo = hi = 0
+
+
+# ---------------------------------------------------------------------------------------- seal, state
+
+
+def test_seal_invalidates_the_last_entry_and_cuts_the_window_before_it():
+    for written in (0, 1, 2, 5, 13):  # 13 > steps: the buffer has wrapped
+        buf = _buffer(8, 2, written, lambda i, e: True)
+        valid, truncated = buf.valid.copy(), buf.truncated.copy()
+        buf.seal()
+        if written >= 1:
+            valid[(written - 1) % 8] = False
+        if written >= 2:
+            truncated[(written - 2) % 8] = True
+        np.testing.assert_array_equal(buf.valid, valid, err_msg=f"written = {written}")
+        np.testing.assert_array_equal(buf.truncated, truncated, err_msg=f"written = {written}")
+        assert buf.valid.dtype == bool and buf.truncated.dtype == bool
+
+
+def test_state_dict_stores_only_the_entries_written():
+    for written, stored in ((0, 0), (3, 3), (8, 8), (13, 8)):
+        buf = _buffer(8, 2, written, lambda i, e: True)
+        state = buf.state_dict()
+        assert state["written"] == written
+        for name in ("obs", "actions", "rewards", "terminated", "truncated", "valid"):
+            assert len(state[name]) == stored, (name, written)
+            np.testing.assert_array_equal(state[name], getattr(buf, name)[:stored])
+        restored = _buffer(8, 2, 0, lambda i, e: True)
+        restored.load_state_dict(state)
+        assert restored.written == written
+        np.testing.assert_array_equal(restored.obs, buf.obs)
+
+
+# -------------------------------------------------------------------------------------- DQN lockstep
+
+
+GAMMA, TAU = 0.9, 0.3
+
+
+def _dqn(nstep: int, flags, *, batch: int = 64) -> DQNLearner:
+    """A float64 DQN learner (3-dim observations, 3 actions, 2 envs) whose replay holds the steps of
+    ``flags``: a list of (terminated, truncated) pairs of [2] bools, one per vector step."""
+    cfg = Config(algo="dqn", env="CartPole-v1", num_envs=2, dqn_nstep=nstep, replay_size=128,
+                 batch_size=batch, learning_starts=0, seed=5, gamma=GAMMA, tau=TAU, value_coef=0.7, mlp_hidden=8,
+                 mlp_layers=1, lockstep_interval=1)
+    torch.manual_seed(0)
+    learner = DQNLearner(cfg, (3,), np.float32, 3, CPU, "none")
+    learner.net.double()
+    learner.target.double()
+    with torch.no_grad():  # a target network that is not the online one
+        for p in learner.target.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    rng = np.random.default_rng(2)
+    previous_done = np.zeros(2, bool)
+    for t, (term, trunc) in enumerate(flags):
+        obs = rng.normal(size=(2, 3)).astype(np.float32)
+        step = Step(rng.normal(size=(2, 3)).astype(np.float32), rng.normal(size=2), np.array(term), np.array(trunc),
+                    previous_done)
+        learner.record(t, obs, rng.integers(0, 3, size=2), step)
+        previous_done = np.array(term) | np.array(trunc)
+    return learner
+
+
+def _hand_y(learner: DQNLearner, j: int, e: int, n: int) -> float:
+    """y_j by hand: rewards walked from j, stop at termination, bootstrap max Q̄ after truncation or n steps."""
+    replay = learner.replay
+    y, disc = 0.0, 1.0
+    for d in range(n):
+        i = (j + d) % replay.steps
+        y += disc * float(replay.rewards[i, e])
+        disc *= GAMMA
+        if replay.terminated[i, e]:
+            return y
+        if replay.truncated[i, e] or d == n - 1:
+            with torch.no_grad():
+                q_next = learner.target(torch.from_numpy(replay.obs[(j + d + 1) % replay.steps, e])[None])[0]
+            return y + disc * float(q_next.max())
+    raise AssertionError("unreachable")
+
+
+def _hand_norm_sq(learner: DQNLearner, j: np.ndarray, e: np.ndarray) -> float:
+    n = learner.cfg.dqn_nstep
+    net = copy.deepcopy(learner.net)
+    replay = learner.replay
+    obs = torch.from_numpy(replay.obs[j % replay.steps, e])
+    actions = torch.from_numpy(replay.actions[j % replay.steps, e])
+    y = torch.tensor([_hand_y(learner, int(a), int(b), n) for a, b in zip(j, e)], dtype=torch.float64)
+    q = net(obs).gather(-1, actions[:, None]).squeeze(-1)
+    loss = (0.5 * (q - y) ** 2).mean()
+    grads = torch.autograd.grad(loss, list(net.parameters()))
+    return float(torch.cat([g.reshape(-1) for g in grads]).norm())
+
+
+def _batch_training_would_draw(learner: DQNLearner):
+    rng = np.random.default_rng()
+    rng.bit_generator.state = learner.rng.bit_generator.state
+    return learner.replay.sample(learner.cfg.batch_size, learner.cfg.dqn_nstep, rng)
+
+
+def test_dqn_lockstep_uses_q_at_the_first_state_and_cuts_at_a_truncation_inside_the_window():
+    no = [False, False]
+    # env 0 is truncated at step 1 (and reset at step 2), env 1 terminates at step 3 (reset at step 4)
+    flags = [(no, no), ([False, False], [True, False]), (no, no), ([False, True], no), (no, no), (no, no)]
+    learner = _dqn(2, flags)
+    j, e = _batch_training_would_draw(learner)
+    # the premise: the batch holds windows cut at their first step by a truncation and by a termination
+    assert ((j == 1) & (e == 0)).any() and ((j == 3) & (e == 1)).any()
+    # and windows whose second step is the truncation (so the truncation is *inside* the window)
+    assert ((j == 0) & (e == 0)).any()
+    state = copy.deepcopy(learner.rng.bit_generator.state)
+    rows = {r["pair"]: r for r in learner.lockstep()}
+    assert learner.rng.bit_generator.state == state  # the diagnostics do not move the training stream
+    want = _hand_norm_sq(learner, j, e)
+    assert abs(rows["pg_vs_sql"]["norm_sq"] - want) / want < TOL
+    assert rows["pg_vs_sql"]["batch"] == learner.cfg.batch_size
+
+
+def test_dqn_lockstep_runs_when_the_replay_holds_exactly_one_complete_window():
+    no = [False, False]
+    learner = _dqn(2, [(no, no)] * 3, batch=4)  # written = n + 1 = 3: lo = hi = 0
+    assert learner.replay.sampleable(2) == (0, 0)
+    j, e = _batch_training_would_draw(learner)
+    rows = {r["pair"]: r for r in learner.lockstep()}
+    assert set(rows) == {"pg_vs_sql", "a2c_vs_sql_matched"}
+    want = _hand_norm_sq(learner, j, e)
+    assert abs(rows["pg_vs_sql"]["norm_sq"] - want) / want < TOL
+    # one step fewer: no complete window, no rows
+    assert _dqn(2, [(no, no)] * 2, batch=4).lockstep() == []
