@@ -32,7 +32,7 @@ import torch
 
 from atari_check.config import Config
 from atari_check.envs import Step
-from atari_check.learners import DQNLearner, ReplayBuffer
+from atari_check.learners import DQNLearner, NonFiniteLoss, ReplayBuffer
 
 CPU = torch.device("cpu")
 TOL = 1e-10  # float64 rounding is ~1e-15 relative; see the module docstring
@@ -157,12 +157,13 @@ def test_state_dict_stores_only_the_entries_written():
 GAMMA, TAU = 0.9, 0.3
 
 
-def _dqn(nstep: int, flags, *, batch: int = 64) -> DQNLearner:
+def _dqn(nstep: int, flags, *, batch: int = 64, **changes) -> DQNLearner:
     """A float64 DQN learner (3-dim observations, 3 actions, 2 envs) whose replay holds the steps of
     ``flags``: a list of (terminated, truncated) pairs of [2] bools, one per vector step."""
-    cfg = Config(algo="dqn", env="CartPole-v1", num_envs=2, dqn_nstep=nstep, replay_size=128,
-                 batch_size=batch, learning_starts=0, seed=5, gamma=GAMMA, tau=TAU, value_coef=0.7, mlp_hidden=8,
-                 mlp_layers=1, lockstep_interval=1)
+    fields = dict(algo="dqn", env="CartPole-v1", num_envs=2, dqn_nstep=nstep, replay_size=128, batch_size=batch,
+                  learning_starts=0, seed=5, gamma=GAMMA, tau=TAU, value_coef=0.7, mlp_hidden=8, mlp_layers=1,
+                  lockstep_interval=1)
+    cfg = Config(**{**fields, **changes})
     torch.manual_seed(0)
     learner = DQNLearner(cfg, (3,), np.float32, 3, CPU, "none")
     learner.net.double()
@@ -246,3 +247,66 @@ def test_dqn_lockstep_runs_when_the_replay_holds_exactly_one_complete_window():
     assert abs(rows["pg_vs_sql"]["norm_sq"] - want) / want < TOL
     # one step fewer: no complete window, no rows
     assert _dqn(2, [(no, no)] * 2, batch=4).lockstep() == []
+
+
+# ---------------------------------------------------------------------------------------- DQN learn
+
+
+def _params(net) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()]).clone()
+
+
+def test_dqn_learn_schedule_counts_and_stats():
+    """learn(): no step before learning_starts (even with complete windows) or before a complete window; one
+    step per train_interval agent steps once both hold, starting with a replay of exactly one window; no step
+    when none is due; ε in the stats; ``updates`` (checkpointed) counts the calls."""
+    no = [False, False]
+    # 3 vector steps of 2 envs = 6 agent steps; windows of n = 1 complete for j in [0, 1]
+    early = _dqn(1, [(no, no)] * 3, batch=4, learning_starts=7, eps_start=1.0, eps_end=0.1, eps_fraction=0.5,
+                 frames=40)
+    before = _params(early.net)
+    stats = early.learn(None, 0)
+    eps = 1.0 + (6 / 20) * (0.1 - 1.0)  # ε_start + frac (ε_end − ε_start), frac = 6 / (0.5 · 40)
+    assert stats == {"epsilon": pytest.approx(eps, rel=1e-15)}
+    assert early.grad_steps == 0 and torch.equal(_params(early.net), before)
+    # past learning_starts (0) but no complete window yet (written = 1 < n + 1): no step, no error
+    empty = _dqn(1, [(no, no)], batch=4)
+    assert empty.replay.sampleable(1) == (0, -1)
+    assert set(empty.learn(None, 0)) == {"epsilon"} and empty.grad_steps == 0
+    # exactly one complete window (written = n + 1 = 2, agent steps 4 ≥ learning_starts 0): steps are due
+    one = _dqn(1, [(no, no)] * 2, batch=4, train_interval=3)
+    assert one.replay.sampleable(1) == (0, 0)
+    before = _params(one.net)
+    stats = one.learn(None, 0)
+    assert one.grad_steps == 4 // 3 + 1 and {"loss", "grad_norm", "value_mean", "lr"} <= set(stats)
+    assert not torch.equal(_params(one.net), before)
+    # nothing new recorded: no step is due, no loss reported, θ unchanged
+    before = _params(one.net)
+    stats = one.learn(None, 0)
+    assert one.grad_steps == 2 and set(stats) == {"epsilon"} and torch.equal(_params(one.net), before)
+    for learner, calls in ((early, 1), (empty, 1), (one, 2)):
+        assert learner.updates == calls and learner.state_dict()["updates"] == calls
+    one.learn(None, 0)
+    assert one.state_dict()["updates"] == 3
+
+
+def _nonfinite(learner, what: str, step: str) -> None:
+    """learn() raises NonFiniteLoss naming ``what`` and its value NaN and the (1-based) ``step``, before opt.step."""
+    before = _params(learner.net)
+    with pytest.raises(NonFiniteLoss) as err:
+        learner.learn(np.zeros((2, 3), np.float32), 0)
+    message = str(err.value)
+    assert re.search(rf"\b{what}\b.*\bnan\b", message) and re.search(rf"\b{step}$", message), message
+    assert learner.grad_steps == 0 and torch.equal(_params(learner.net), before)  # raised before opt.step
+
+
+def test_dqn_learn_raises_nonfinite_loss_before_the_step_naming_the_value_and_the_step():
+    no = [False, False]
+    nan_reward = _dqn(1, [(no, no)] * 3, batch=4)
+    nan_reward.replay.rewards[:] = np.nan  # a NaN reward reaches the target: the loss is NaN
+    _nonfinite(nan_reward, "loss", "step 1")
+    # an observation with an infinite component: tanh saturates, Q and the loss stay finite, but the first
+    # layer's gradient is 0 · inf = NaN
+    inf_obs = _dqn(1, [(no, no)] * 3, batch=4)
+    inf_obs.replay.obs[:, :, 0] = np.inf
+    _nonfinite(inf_obs, "gradient norm", "step 1")
