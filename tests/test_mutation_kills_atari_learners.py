@@ -310,3 +310,90 @@ def test_dqn_learn_raises_nonfinite_loss_before_the_step_naming_the_value_and_th
     inf_obs = _dqn(1, [(no, no)] * 3, batch=4)
     inf_obs.replay.obs[:, :, 0] = np.inf
     _nonfinite(inf_obs, "gradient norm", "step 1")
+
+
+def _learn_once(learner: DQNLearner):
+    """One learn() call that makes exactly one gradient step: the batch it draws, θ and Q̄ before, the stats."""
+    j, e = _batch_training_would_draw(learner)
+    before = copy.deepcopy(learner.net)
+    stats = learner.learn(None, 0)
+    assert learner.grad_steps == 1
+    return j, e, before, stats
+
+
+def test_dqn_first_step_is_adam_with_the_configured_lr_and_eps_on_the_printed_target():
+    """soft_backup_form='printed' reaches the target (Eq. (82) as printed: y = r + γ (log Σ exp(Q̄/τ) − log|A|),
+    no τ in front); Adam's first step is exactly Δθ = −lr · g / (|g| + ε) (bias-corrected m̂ = g, v̂ = g²)
+    with the configured dqn_lr and adam_eps; the stats report that loss, ‖g‖, mean Q and lr."""
+    no = [False, False]
+    lr, eps = 0.0123, 0.05  # ε comparable to |g|: a wrong ε moves Δθ by O(1) relative
+    learner = _dqn(1, [(no, no), ([True, False], no), (no, no), (no, no)], batch=16, algo="dqn-soft-kl",
+                   soft_backup_form="printed", dqn_lr=lr, adam_eps=eps, dqn_max_grad_norm=1e9, train_interval=100)
+    j, e, before, stats = _learn_once(learner)
+    replay = learner.replay
+    assert replay.terminated[j, e].any() and not replay.terminated[j, e].all()  # both kinds of target
+    obs = torch.from_numpy(replay.obs[j, e])
+    q = before(obs).gather(-1, torch.from_numpy(replay.actions[j, e])[:, None]).squeeze(-1)
+    y = []
+    for a, b in zip(j, e):
+        r = float(replay.rewards[a, b])
+        if replay.terminated[a, b]:
+            y.append(r)
+            continue
+        with torch.no_grad():
+            q_next = learner.target(torch.from_numpy(replay.obs[a + 1, b])[None])[0].tolist()
+        y.append(r + GAMMA * (np.log(np.sum(np.exp(np.array(q_next) / TAU))) - np.log(3)))
+    loss = (0.5 * (q - torch.tensor(y, dtype=torch.float64)) ** 2).mean()
+    grads = torch.autograd.grad(loss, list(before.parameters()))
+    assert abs(stats["loss"] - float(loss.detach())) / float(loss.detach()) < TOL
+    g_norm = float(torch.cat([g.reshape(-1) for g in grads]).norm())
+    assert abs(stats["grad_norm"] - g_norm) / g_norm < TOL
+    with torch.no_grad():  # value_mean: mean Q(s_j, ·) over the batch and the actions
+        q_all = before(obs)
+    assert abs(stats["value_mean"] - float(q_all.mean())) <= TOL * float(q_all.abs().max())
+    assert stats["lr"] == lr
+    for p0, g, p1 in zip(before.parameters(), grads, learner.net.parameters()):
+        want = p0.detach() - lr * g / (g.abs() + eps)
+        assert float((p1.detach() - want).abs().max()) <= TOL * lr
+
+
+def test_dqn_epsilon_schedule_edges():
+    """ε = ε_start + frac (ε_end − ε_start): ε_end is reached up to one rounding (≤ 1e-15 absolute here)."""
+    no = [False, False]
+    end = pytest.approx(0.2, abs=1e-15)
+    # eps_fraction = 0: no decay horizon, ε is ε_end from the start
+    assert _dqn(1, [], eps_start=0.9, eps_end=0.2, eps_fraction=0.0).epsilon() == end
+    # horizon of exactly 1 agent step (0.5 · 2 frames): ε_start at step 0, ε_end after one step
+    learner = _dqn(1, [], eps_start=0.9, eps_end=0.2, eps_fraction=0.5, frames=2)
+    assert learner.epsilon() == 0.9
+    learner.record(0, np.zeros((2, 3), np.float32), np.zeros(2, np.int64),
+                   Step(np.zeros((2, 3), np.float32), np.zeros(2), np.array(no), np.array(no), np.array(no)))
+    assert learner.agent_steps == 2 and learner.epsilon() == end
+
+
+def test_dqn_seed_reward_transform_and_obs_dtype_reach_what_the_learner_stores():
+    no = [False, False]
+    obs = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    # ε = 1: act() draws 64 random actions from the learner's rng; the same seed repeats them, another does not
+    acts = [_dqn(1, [], seed=s, eps_start=1.0, eps_end=1.0).act(obs) for s in (3, 3, 4)]
+    assert np.array_equal(acts[0], acts[1]) and not np.array_equal(acts[0], acts[2])
+    step = Step(np.zeros((2, 3), np.float32), np.array([5.0, -0.5]), np.array(no), np.array(no), np.array(no))
+    cfg = _dqn(1, []).cfg
+    for transform, stored in (("sign", [1.0, -1.0]), ("none", [5.0, -0.5])):
+        learner = DQNLearner(cfg, (3,), np.uint8, 3, CPU, transform)
+        learner.record(0, np.full((2, 3), 7, np.uint8), np.zeros(2, np.int64), step)
+        assert learner.replay.rewards[0].tolist() == stored
+        assert learner.replay.obs.dtype == np.uint8 and learner.replay.state_dict()["obs"].dtype == np.uint8
+
+
+def test_dqn_learner_follows_its_device_argument():
+    """Every network parameter and every batch tensor is on the ``device`` given (the meta device stands in
+    for an accelerator: no data, but placement is tracked like cuda's)."""
+    meta = torch.device("meta")
+    no = [False, False]
+    learner = DQNLearner(_dqn(1, []).cfg, (3,), np.float32, 3, meta, "none")
+    for t in range(3):
+        learner.record(t, np.zeros((2, 3), np.float32), np.zeros(2, np.int64),
+                       Step(np.zeros((2, 3), np.float32), np.zeros(2), np.array(no), np.array(no), np.array(no)))
+    assert {p.device for net in (learner.net, learner.target) for p in net.parameters()} == {meta}
+    assert {x.device for x in learner._batch()} == {meta}
