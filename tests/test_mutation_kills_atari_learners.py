@@ -32,7 +32,8 @@ import torch
 
 from atari_check.config import Config
 from atari_check.envs import Step
-from atari_check.learners import DQNLearner, NonFiniteLoss, ReplayBuffer
+from atari_check.learners import (ActorCriticLearner, DQNLearner, NonFiniteLoss, ReplayBuffer, make_learner,
+                                 reward_for_training)
 
 CPU = torch.device("cpu")
 TOL = 1e-10  # float64 rounding is ~1e-15 relative; see the module docstring
@@ -397,3 +398,111 @@ def test_dqn_learner_follows_its_device_argument():
                        Step(np.zeros((2, 3), np.float32), np.zeros(2), np.array(no), np.array(no), np.array(no)))
     assert {p.device for net in (learner.net, learner.target) for p in net.parameters()} == {meta}
     assert {x.device for x in learner._batch()} == {meta}
+
+
+# ------------------------------------------------------------------------------------- actor-critic
+
+
+def _ac(flags, *, double: bool = True, seed: int = 5, transform: str = "none", obs_dtype=np.float32, **changes):
+    """An actor-critic learner (3-dim observations, 3 actions, 2 envs, T = len(flags)) holding a rollout of
+    synthetic steps; ``flags`` as in :func:`_dqn`.  Returns the learner and the last observation."""
+    fields = dict(algo="a2c-proper", env="CartPole-v1", num_envs=2, n_steps=len(flags) or 1, seed=seed, gamma=GAMMA,
+                  tau=TAU, value_coef=0.7, mlp_hidden=8, mlp_layers=1, max_grad_norm=1e9, lockstep_interval=1)
+    cfg = Config(**{**fields, **changes})
+    torch.manual_seed(0)
+    learner = ActorCriticLearner(cfg, (3,), obs_dtype, 3, CPU, transform)
+    if double:
+        learner.net.double()  # in place: the optimiser holds the same tensors
+    rng = np.random.default_rng(2)
+    previous_done = np.zeros(2, bool)
+    for t, (term, trunc) in enumerate(flags):
+        obs = (rng.normal(size=(2, 3)) * 3).astype(obs_dtype)
+        step = Step(obs, rng.normal(size=2) * 3, np.array(term), np.array(trunc), previous_done)
+        learner.record(t, obs, rng.integers(0, 3, size=2), step)
+        previous_done = np.array(term) | np.array(trunc)
+    return learner, rng.normal(size=(2, 3)).astype(obs_dtype)
+
+
+NO = [False, False]
+AC_FLAGS = [(NO, NO), ([True, False], NO), (NO, [False, True]), (NO, NO)]
+
+
+def test_ac_record_stores_the_step_with_the_reward_transform_and_the_mask():
+    for transform in ("sign", "none"):
+        learner, _ = _ac(AC_FLAGS, transform=transform, obs_dtype=np.uint8)
+        assert learner.obs.dtype == torch.uint8
+        rewards = learner.rewards.numpy()
+        assert set(np.unique(rewards)) <= {-1.0, 0.0, 1.0} if transform == "sign" else np.abs(rewards).max() > 1.0
+    learner, _ = _ac(AC_FLAGS)
+    assert learner.obs.dtype == torch.float32 and learner.obs.shape == (5, 2, 3)
+    assert learner.terminated.tolist() == [[False, False], [True, False], [False, False], [False, False]]
+    assert learner.truncated.tolist() == [[False, False], [False, False], [False, True], [False, False]]
+    # the autoreset step (the one after an end) is no transition
+    assert learner.mask.tolist() == [[1.0, 1.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]
+    assert learner.mask.dtype == torch.float32
+
+
+def test_ac_first_step_is_rmsprop_with_the_configured_lr_alpha_eps_and_the_linear_schedule():
+    """RMSprop's first step is exactly Δθ = −lr · g / (√((1 − α) g²) + ε); lr = cfg.lr · (1 − frames_done / frames)."""
+    lr, alpha, eps = 0.02, 0.9, 0.05
+    learner, last = _ac(AC_FLAGS, lr=lr, rms_alpha=alpha, rms_eps=eps, frames=1000)
+    before = _params(learner.net)
+    stats = learner.learn(last, 250)
+    lr_now = lr * (1.0 - 250 / 1000)
+    assert stats["lr"] == pytest.approx(lr_now, rel=1e-15) and learner.opt.param_groups[0]["lr"] == stats["lr"]
+    g = torch.cat([p.grad.reshape(-1) for p in learner.net.parameters()])
+    want = before - lr_now * g / (torch.sqrt((1 - alpha) * g * g) + eps)
+    assert float((_params(learner.net) - want).abs().max()) <= TOL * lr
+    assert stats["grad_norm"] == pytest.approx(float(g.norm()), rel=TOL)  # max_grad_norm never binds here
+    assert learner.updates == 1 and learner.state_dict()["updates"] == 1
+    learner.learn(last, 500)
+    assert learner.state_dict()["updates"] == 2
+    constant, last = _ac(AC_FLAGS, lr=lr, lr_schedule="constant", frames=1000)
+    assert constant.learn(last, 500)["lr"] == lr
+
+
+def test_ac_learn_raises_nonfinite_loss_before_the_step_naming_the_value_and_the_update():
+    nan_reward, last = _ac(AC_FLAGS)
+    nan_reward.rewards[1, 1] = float("nan")
+    _nonfinite_ac(nan_reward, last, "loss")
+    inf_obs, last = _ac(AC_FLAGS)
+    inf_obs.obs[0, 0, 0] = float("inf")  # finite loss (tanh saturates), NaN first-layer gradient (0 · inf)
+    _nonfinite_ac(inf_obs, last, "gradient norm")
+
+
+def _nonfinite_ac(learner, last, what: str) -> None:
+    before = _params(learner.net)
+    with pytest.raises(NonFiniteLoss) as err:
+        learner.learn(last, 0)
+    message = str(err.value)
+    assert re.search(rf"\b{what}\b.*\bnan\b", message) and re.search(r"\bupdate 1$", message), message
+    assert learner.updates == 0 and torch.equal(_params(learner.net), before)
+
+
+def test_ac_seed_and_the_lockstep_copy():
+    """The action sampler is seeded by cfg.seed; lockstep() works on a copy in cfg.lockstep_dtype and leaves
+    the learner's (float32) network as it was."""
+    obs = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    acts = [_ac([], seed=s, double=False)[0].act(obs) for s in (3, 3, 4)]
+    assert np.array_equal(acts[0], acts[1]) and not np.array_equal(acts[0], acts[2])
+    for dtype in ("float64", "float32"):
+        learner, last = _ac(AC_FLAGS, double=False, lockstep_dtype=dtype)
+        before = [p.detach().clone() for p in learner.net.parameters()]
+        rows = learner.lockstep(last)
+        assert [r["dtype"] for r in rows] == [dtype, dtype] and rows[0]["batch"] == 6
+        assert all(p.dtype == torch.float32 and torch.equal(p, q) for p, q in zip(learner.net.parameters(), before))
+
+
+class _FakeEnv:
+    obs_shape, obs_dtype, num_actions, frames_per_step = (3,), np.float32, 3, 4
+
+
+def test_make_learner_and_reward_for_training():
+    dqn = make_learner(_dqn(1, [], frames=1000).cfg, _FakeEnv(), CPU, "sign")
+    assert isinstance(dqn, DQNLearner) and dqn.total_agent_steps == 250 and dqn.reward_transform == "sign"
+    assert dqn.num_actions == 3 and dqn.replay.obs.shape[1:] == (2, 3)
+    ac = make_learner(_ac([], double=False)[0].cfg, _FakeEnv(), CPU, "sign")
+    assert isinstance(ac, ActorCriticLearner) and ac.reward_transform == "sign" and ac.obs.shape[1:] == (2, 3)
+    r = np.array([2.5, -0.1, 0.0])
+    assert reward_for_training(r, "sign").tolist() == [1.0, -1.0, 0.0]
+    assert reward_for_training(r, "none") is r

@@ -216,3 +216,119 @@ def test_masked_mean_is_the_mean_over_the_real_transitions():
     assert float(masked_mean(x, torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=F64))) == 1.0  # one real transition
     assert float(masked_mean(x, torch.tensor([[0.0, 1.0], [1.0, 1.0]], dtype=F64))) == 14.0 / 3.0
     assert float(masked_mean(x, torch.zeros(2, 2, dtype=F64))) == 0.0  # none: 0, not NaN
+
+
+# ---------------------------------------------------------------------------------------- lockstep rows
+# lockstep_rows on a tiny linear actor-critic (log π = log_softmax(X Wᵀ), V = X w): every column against
+# gradients of surrogates written here (coefficients detached by hand), with one masked-out sample.
+
+from atari_check.lockstep import LOCKSTEP_FIELDS, _cos, _rel as _lock_rel, flat_grad, lockstep_rows  # noqa: E402
+
+N, D = 5, 2
+_g2 = torch.Generator().manual_seed(3)
+X = torch.randn(N, D, generator=_g2, dtype=F64)
+W_PI = torch.randn(A, D, generator=_g2, dtype=F64)
+W_V = torch.randn(D, generator=_g2, dtype=F64)
+Y = torch.randn(N, generator=_g2, dtype=F64)
+ACTS = torch.tensor([0, 2, 1, 1, 0])
+MASK = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0], dtype=F64)
+
+
+def _net():
+    w_pi, w_v = W_PI.clone().requires_grad_(True), W_V.clone().requires_grad_(True)
+    return [w_pi, w_v], torch.log_softmax(X @ w_pi.T, -1), X @ w_v
+
+
+def _hand_rows(advantage=None, value_target=None) -> dict[str, dict]:
+    params, log_pi, v = _net()
+    pi = log_pi.exp()
+    kl = (pi * log_pi).sum(-1) + math.log(A)
+    lp_a = log_pi.gather(-1, ACTS[:, None]).squeeze(-1)
+    ell = lp_a + math.log(A)
+    from_target = (Y - TAU * kl - v).detach()
+    adv = from_target if advantage is None else advantage
+    vhat = (Y - TAU * kl).detach() if advantage is None else value_target
+    z = (ell - kl).detach()
+    q_err = (v + TAU * ell - Y).detach()
+
+    def grad(per):
+        return torch.cat([g.reshape(-1) for g in torch.autograd.grad((per * MASK).sum() / MASK.sum(), params,
+                                                                     retain_graph=True)])
+
+    def cos(a, b):
+        return float(a @ b / (a.norm() * b.norm()))
+
+    def rel(a, b):
+        return float((a - b).norm() / b.norm())
+
+    rows = {}
+    for pair, c_v, s_lp in (("pg_vs_sql", 1.0, 1.0), ("a2c_vs_sql_matched", C, 1.0 / TAU)):
+        # soft-Q side: ½(Q − y)² with Q = V + τℓ, value stream's gradient × c_v, policy stream's × s_lp·τ/τ
+        g_sq = grad(q_err * (c_v * v + s_lp * TAU * ell))
+        if pair == "pg_vs_sql":  # τ · L_a2c with c = 1/τ
+            g_pg = grad(TAU * (-lp_a * adv + TAU * kl + (1.0 / TAU) * 0.5 * (v - vhat) ** 2))
+        else:
+            g_pg = grad(-lp_a * adv + TAU * kl + C * 0.5 * (v - vhat) ** 2)
+        # (∗) + (∗∗) of Eq. (64), streams scaled like the soft-Q side
+        g_star = grad(TAU ** 2 * s_lp * (z * lp_a - kl) + TAU * c_v * z * v)
+        rows[pair] = {"cos_sampled": cos(g_sq, g_pg), "rel_diff_sampled": rel(g_sq, g_pg),
+                      "norm_pg": float(g_pg.norm()), "norm_sq": float(g_sq.norm()), "norm_star": float(g_star.norm()),
+                      "advantage_consistency": float(((adv - from_target).abs() * MASK).max()),
+                      # the expected (∗)/(∗∗) gradient is 0 in exact arithmetic (zero-mean terms), ~1e-17 here
+                      "cos_expected": cos(g_sq - g_star, g_pg), "rel_diff_expected": rel(g_sq - g_star, g_pg),
+                      "decomposition_residual": rel(g_sq, g_pg + g_star)}
+    return rows
+
+
+def _rows(**kw):
+    params, log_pi, v = _net()
+    return {r["pair"]: r for r in lockstep_rows(params, v, log_pi, ACTS, Y, MASK, tau=TAU, value_coef=C, **kw)}
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_lockstep_rows_every_column_by_hand(given):
+    kw = {}
+    if given:  # the learner's own Δ and V̂: consistent on the real samples, wildly off on the masked-out one
+        _, log_pi, v = _net()
+        kl = ((log_pi.exp() * log_pi).sum(-1) + math.log(A)).detach()
+        adv = (Y - TAU * kl - v).detach() + torch.tensor([0.0, 0.25, 9.0, -0.5, 0.0], dtype=F64)
+        kw = {"advantage": adv, "value_target": v.detach() + adv}
+    got, want = _rows(**kw), _hand_rows(**kw)
+    assert list(got) == ["pg_vs_sql", "a2c_vs_sql_matched"]
+    for pair, row in got.items():
+        assert tuple(row) == LOCKSTEP_FIELDS
+        assert row["batch"] == 4 and row["dtype"] == "float64"
+        for key, value in want[pair].items():
+            assert abs(row[key] - value) <= RTOL * max(1.0, abs(value)), (pair, key, row[key], value)
+        scale = row["norm_pg"]
+        assert row["norm_expected_star"] < RTOL * scale
+        if not given:  # the identities: exact per sample when Δ is the target's, so zero to rounding on any batch
+            assert row["decomposition_residual"] < RTOL and row["rel_diff_expected"] < RTOL
+            assert row["cos_expected"] == pytest.approx(1.0, abs=RTOL)
+        else:  # a Δ inconsistent with y breaks them: the columns see it
+            assert row["decomposition_residual"] > 1e-3 and row["rel_diff_expected"] > 1e-3
+        assert row["rel_diff_sampled"] > 1e-3 and row["norm_star"] > 1e-3 * scale  # the sampled terms are not 0
+    assert got["pg_vs_sql"]["advantage_consistency"] == (0.5 if given else 0.0)
+
+
+def test_lockstep_helpers_guard_zero_norms_and_unused_parameters():
+    a, zero = torch.tensor([3.0, 4.0], dtype=F64), torch.zeros(2, dtype=F64)
+    assert _cos(a, torch.tensor([4.0, 3.0], dtype=F64)) == pytest.approx(24.0 / 25.0, rel=RTOL)
+    assert math.isnan(_cos(a, zero)) and math.isnan(_cos(zero, a))
+    e1, ones = torch.tensor([1.0, 0.0], dtype=F64), torch.ones(2, dtype=F64)  # norms exactly 1 are ordinary
+    assert _cos(e1, ones) == pytest.approx(math.sqrt(0.5), rel=RTOL) == _cos(ones, e1)
+    # a vector whose norm underflows to 0 (1e-170² < the smallest subnormal): a cosine is in [−1, 1] or NaN,
+    # never the ±inf of 1e-170 / 0
+    tiny = torch.tensor([1e-170, 0.0], dtype=F64)
+    assert float(tiny.norm()) == 0.0 and math.isnan(_cos(tiny, e1))
+    assert _lock_rel(zero, a) == 1.0 and _lock_rel(a, 2 * a) == 0.5 and math.isnan(_lock_rel(a, zero))
+    w, unused = torch.tensor([2.0, -1.0], dtype=F64, requires_grad=True), torch.ones(3, dtype=F64, requires_grad=True)
+    loss = (w ** 2).sum() * 1.5
+    assert flat_grad(loss, [unused, w]).tolist() == [0.0, 0.0, 0.0, 6.0, -3.0]
+    assert flat_grad(loss, [w]).tolist() == [6.0, -3.0]  # the graph is kept: a second call works
+    # no real transition: every gradient is 0, so the cosines and relative differences are NaN, not 0 or 1
+    params, log_pi, v = _net()
+    for row in lockstep_rows(params, v, log_pi, ACTS, Y, torch.zeros(N, dtype=F64), tau=TAU, value_coef=C):
+        assert row["batch"] == 0 and row["norm_pg"] == 0.0
+        assert all(math.isnan(row[k]) for k in ("cos_sampled", "rel_diff_sampled", "cos_expected",
+                                                 "rel_diff_expected", "decomposition_residual"))
