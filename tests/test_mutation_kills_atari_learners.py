@@ -138,6 +138,16 @@ def test_seal_invalidates_the_last_entry_and_cuts_the_window_before_it():
         assert buf.valid.dtype == bool and buf.truncated.dtype == bool
 
 
+def test_buffer_sizes_and_stored_dtypes():
+    """capacity in agent steps → capacity // num_envs vector steps, at least 2 (one window of n = 1); what is
+    stored (and checkpointed) keeps its dtypes: obs as given, rewards float32."""
+    for capacity, steps in ((10, 5), (7, 3), (4, 2), (3, 2), (1, 2)):
+        assert ReplayBuffer(capacity, 2, (1,), np.uint8).steps == steps, capacity
+    buf = _buffer(8, 2, 3, lambda i, e: True)
+    assert buf.rewards.dtype == np.float32 and buf.state_dict()["rewards"].dtype == np.float32
+    assert buf.obs.dtype == np.float32 and ReplayBuffer(8, 2, (1,), np.uint8).obs.dtype == np.uint8
+
+
 def test_state_dict_stores_only_the_entries_written():
     for written, stored in ((0, 0), (3, 3), (8, 8), (13, 8)):
         buf = _buffer(8, 2, written, lambda i, e: True)
