@@ -467,8 +467,13 @@ def test_ac_first_step_is_rmsprop_with_the_configured_lr_alpha_eps_and_the_linea
     assert learner.updates == 1 and learner.state_dict()["updates"] == 1
     learner.learn(last, 500)
     assert learner.state_dict()["updates"] == 2
-    constant, last = _ac(AC_FLAGS, lr=lr, lr_schedule="constant", frames=1000)
+    # constant schedule: learn() leaves the optimiser's lr alone, so it must be cfg.lr from the start
+    constant, last = _ac(AC_FLAGS, lr=lr, rms_alpha=alpha, rms_eps=eps, lr_schedule="constant", frames=1000)
+    before = _params(constant.net)
     assert constant.learn(last, 500)["lr"] == lr
+    g = torch.cat([p.grad.reshape(-1) for p in constant.net.parameters()])
+    want = before - lr * g / (torch.sqrt((1 - alpha) * g * g) + eps)
+    assert float((_params(constant.net) - want).abs().max()) <= TOL * lr
 
 
 def test_ac_learn_raises_nonfinite_loss_before_the_step_naming_the_value_and_the_update():
@@ -516,3 +521,18 @@ def test_make_learner_and_reward_for_training():
     r = np.array([2.5, -0.1, 0.0])
     assert reward_for_training(r, "sign").tolist() == [1.0, -1.0, 0.0]
     assert reward_for_training(r, "none") is r
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_ac_learner_follows_its_device_argument_on_cuda():
+    """The actor-critic learner's network, rollout buffers and action sampler live on ``device`` (its
+    generator cannot be built on the meta device, so this needs a real accelerator: ``-m gpu``)."""
+    cuda = torch.device("cuda")
+    learner = ActorCriticLearner(_ac([], double=False)[0].cfg, (3,), np.float32, 3, cuda, "none")
+    assert learner.device == cuda and learner.gen.device.type == "cuda"
+    assert {p.device.type for p in learner.net.parameters()} == {"cuda"}
+    buffers = (learner.obs, learner.actions, learner.rewards, learner.terminated, learner.truncated, learner.mask)
+    assert {x.device.type for x in buffers} == {"cuda"}
+    assert learner._tensor(np.zeros(2, np.float32)).device.type == "cuda"
+    assert learner.act(np.zeros((2, 3), np.float32)).shape == (2,)  # sampling with the device's generator
