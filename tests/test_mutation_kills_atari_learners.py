@@ -536,3 +536,27 @@ def test_ac_learner_follows_its_device_argument_on_cuda():
     assert {x.device.type for x in buffers} == {"cuda"}
     assert learner._tensor(np.zeros(2, np.float32)).device.type == "cuda"
     assert learner.act(np.zeros((2, 3), np.float32)).shape == (2,)  # sampling with the device's generator
+
+
+class _RecordingGenerator:
+    """Stands in for torch.Generator on the meta device (where torch cannot build one): records the device."""
+
+    def __init__(self, device=None):
+        self.device, self.seed = device, None
+
+    def manual_seed(self, seed):
+        self.seed = seed
+        return self
+
+
+def test_ac_learner_follows_its_device_argument(monkeypatch):
+    """The same placement as the cuda test, on CPU: the meta device tracks placement like cuda's, and only the
+    generator (which torch cannot build on meta) is replaced by one that records its device."""
+    meta = torch.device("meta")
+    monkeypatch.setattr(torch, "Generator", _RecordingGenerator)
+    learner = ActorCriticLearner(_ac([], double=False)[0].cfg, (3,), np.float32, 3, meta, "none")
+    assert learner.device == meta and learner.gen.device == meta and learner.gen.seed == learner.cfg.seed
+    assert {p.device for p in learner.net.parameters()} == {meta}
+    buffers = (learner.obs, learner.actions, learner.rewards, learner.terminated, learner.truncated, learner.mask)
+    assert {x.device for x in buffers} == {meta}
+    assert learner._tensor(np.zeros(2, np.float32)).device == meta
