@@ -560,3 +560,22 @@ def test_ac_learner_follows_its_device_argument(monkeypatch):
     buffers = (learner.obs, learner.actions, learner.rewards, learner.terminated, learner.truncated, learner.mask)
     assert {x.device for x in buffers} == {meta}
     assert learner._tensor(np.zeros(2, np.float32)).device == meta
+
+
+def test_ac_learn_on_image_observations_flattens_time_and_envs():
+    """Image observations [C, H, W] (the MinAtar conv trunk): the T·B rollout rows go through the network as
+    one batch [T·B, C, H, W] (a conv layer takes no second batch axis); value_mean is their masked mean."""
+    cfg = Config(algo="a2c-proper", env="MinAtar/Breakout-v1", num_envs=2, n_steps=2, seed=1, frames=100,
+                 max_grad_norm=1e9, lockstep_interval=1)
+    torch.manual_seed(0)
+    learner = ActorCriticLearner(cfg, (2, 10, 10), np.float32, 3, CPU, "none")
+    learner.net.double()
+    rng = np.random.default_rng(0)
+    frames = [rng.random((2, 2, 10, 10)).astype(np.float32) for _ in range(3)]
+    for t in range(2):
+        learner.record(t, frames[t], np.array([0, 2]),
+                       Step(frames[t + 1], np.array([1.0, 0.0]), np.array(NO), np.array(NO), np.array(NO)))
+    with torch.no_grad():
+        v = torch.stack([learner.net(torch.from_numpy(frames[t]))[1] for t in range(2)])
+    stats = learner.learn(frames[2], 0)
+    assert abs(stats["value_mean"] - float(v.mean())) <= TOL * float(v.abs().max())
