@@ -459,6 +459,7 @@ def test_ac_first_step_is_rmsprop_with_the_configured_lr_alpha_eps_and_the_linea
     before = _params(learner.net)
     stats = learner.learn(last, 250)
     lr_now = lr * (1.0 - 250 / 1000)
+    assert set(stats) == {"loss", "entropy", "kl", "value_mean", "grad_norm", "lr"}
     assert stats["lr"] == pytest.approx(lr_now, rel=1e-15) and learner.opt.param_groups[0]["lr"] == stats["lr"]
     g = torch.cat([p.grad.reshape(-1) for p in learner.net.parameters()])
     want = before - lr_now * g / (torch.sqrt((1 - alpha) * g * g) + eps)
@@ -509,15 +510,17 @@ def test_ac_seed_and_the_lockstep_copy():
 
 
 class _FakeEnv:
-    obs_shape, obs_dtype, num_actions, frames_per_step = (3,), np.float32, 3, 4
+    obs_shape, obs_dtype, num_actions, frames_per_step = (3,), np.uint8, 3, 4
 
 
 def test_make_learner_and_reward_for_training():
     dqn = make_learner(_dqn(1, [], frames=1000).cfg, _FakeEnv(), CPU, "sign")
     assert isinstance(dqn, DQNLearner) and dqn.total_agent_steps == 250 and dqn.reward_transform == "sign"
     assert dqn.num_actions == 3 and dqn.replay.obs.shape[1:] == (2, 3)
+    assert dqn.device == CPU and dqn.replay.obs.dtype == np.uint8
     ac = make_learner(_ac([], double=False)[0].cfg, _FakeEnv(), CPU, "sign")
     assert isinstance(ac, ActorCriticLearner) and ac.reward_transform == "sign" and ac.obs.shape[1:] == (2, 3)
+    assert ac.device == CPU and ac.obs.dtype == torch.uint8
     r = np.array([2.5, -0.1, 0.0])
     assert reward_for_training(r, "sign").tolist() == [1.0, -1.0, 0.0]
     assert reward_for_training(r, "none") is r
