@@ -194,10 +194,14 @@ class ReplayBuffer:
         return max(0, self.written - self.steps), self.written - 1 - n
 
     def sample(self, batch: int, n: int, rng: np.random.Generator):
-        """Indices (absolute step j, env e) of ``batch`` valid transitions, uniformly."""
+        """Indices (absolute step j, env e) of ``batch`` valid transitions, uniformly.
+
+        Draws rounds of 2·batch (j, e) pairs and keeps the valid ones; gives up (RuntimeError) after
+        1000 rounds."""
         lo, hi = self.sampleable(n)
         if hi < lo:
-            raise RuntimeError("replay holds no complete window yet")
+            raise RuntimeError(f"replay holds no complete window of n = {n} steps yet (entries j … j + n): "
+                               f"{self.written} steps written")
         js, es, got = [], [], 0
         for _ in range(1000):
             j = rng.integers(lo, hi + 1, size=2 * batch)
