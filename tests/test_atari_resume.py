@@ -33,7 +33,10 @@ ARGS = dict(algo="a2c-proper", env="CartPole-v1", frames=10_000_000, num_envs=4,
 
 
 def _cli_args(out: Path) -> list[str]:
-    args = [sys.executable, "-m", "atari_check", "run", "--out", str(out), "--resume", "--no-progress"]
+    # --time-limit: if pytest itself is killed mid-test, the orphaned run stops on its own (it was found still
+    # training its 10M frames an hour later); the test stops it within 60 s, far inside the limit.
+    args = [sys.executable, "-m", "atari_check", "run", "--out", str(out), "--resume", "--no-progress",
+            "--time-limit", "300"]
     for k, v in ARGS.items():
         args += ["--" + k.replace("_", "-"), str(v)]
     return args
