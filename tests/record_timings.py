@@ -34,6 +34,15 @@ TIERS = {
 }
 
 
+def _ci_pytest_args(tree: Path) -> list[str]:
+    """The test command of ``tree``'s own ``.ci/run`` (what CI ran at that commit), plus -q."""
+    for line in (tree / ".ci" / "run").read_text().splitlines():
+        words = line.split()
+        if words[:3] == ["python", "-m", "pytest"]:
+            return words[1:] + ([] if "-q" in words else ["-q"])
+    raise SystemExit(f"{tree / '.ci' / 'run'}: no `python -m pytest` line to time as the baseline")
+
+
 def _git(*args: str) -> str:
     return subprocess.run(["git", *args], check=True, cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
@@ -85,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 tree = Path(tmp) / "baseline"
                 _git("worktree", "add", "--detach", str(tree), commit)
                 try:
-                    # the baseline's own README command (before --dist loadgroup existed)
-                    entry = _measure(["-m", "pytest", "-n", "2", "-q"], {}, tree)
+                    entry = _measure(_ci_pytest_args(tree), {}, tree)
                 finally:
                     _git("worktree", "remove", "--force", str(tree))
             entry["git_commit"] = commit
