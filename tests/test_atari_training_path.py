@@ -89,6 +89,7 @@ def _roll(env: VecEnv, cfg: Config, n: int, policy, reward_transform: str) -> Ro
 
 
 @functools.cache
+@functools.cache  # one rollout per process: the tests only read it
 def cartpole() -> Rollout:
     """CartPole, 4 envs, episodes capped at 9 steps: envs 0, 1 push one way and *terminate* (pole falls
     at step 7-8), envs 2, 3 alternate and are *truncated* at step 8; 24 steps cross several ends."""
@@ -105,6 +106,7 @@ def cartpole() -> Rollout:
 
 
 @functools.cache
+@functools.cache  # one rollout per process: the tests only read it
 def pong() -> Rollout:
     """ALE Pong, 2 envs, episodes truncated at 40 frames (10 agent steps): the rollout crosses a
     truncation and its autoreset step."""
@@ -689,3 +691,25 @@ def test_lockstep_negative_control_for_every_column(monkeypatch):
     for pair, r in bad.items():
         assert r["batch"] > mask_sum
         assert abs(r["norm_pg"] - hand[pair]["norm_pg"]) > WRONG * hand[pair]["norm_pg"]
+
+
+def test_same_seed_same_update_on_the_float32_pong_cnn():
+    """The training path as it runs (float32 Nature CNN, channels_last inputs, T·B forward with V(s_T) without
+    grad): two learners built from the same torch seed, fed the same real Pong segment, take bit-identical
+    steps.  Negative control: another seed gives another network and another step, so the comparison can fail."""
+    ro = pong()
+    s = _segment_start(ro)
+
+    def stepped(seed: int) -> list[torch.Tensor]:
+        torch.manual_seed(seed)
+        learner = ActorCriticLearner(ro.cfg.replace(algo="sql"), ro.obs_shape, ro.obs_dtype, ro.num_actions, CPU,
+                                     ro.reward_transform)
+        assert next(learner.net.parameters()).dtype == torch.float32
+        for t in range(ro.cfg.n_steps):
+            learner.record(t, ro.obs[s + t], ro.actions[s + t], ro.steps[s + t])
+        learner.learn(ro.obs[s + ro.cfg.n_steps], 0)
+        return [p.detach().clone() for p in learner.net.parameters()]
+
+    first, again, other = stepped(0), stepped(0), stepped(1)
+    assert all(torch.equal(p, q) for p, q in zip(first, again))
+    assert not all(torch.equal(p, q) for p, q in zip(first, other))
