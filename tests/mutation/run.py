@@ -155,6 +155,17 @@ def sync(package: str) -> Path:
             continue
         if rel not in wanted and rel != "pyproject.toml":
             path.unlink()
+    # mutmut regenerates mutants/<package>/*.py from changed sources but never refreshes the package's other
+    # files there (committed results, data): copy those that changed, or tests would read stale data.
+    for source in PROFILES[package]["source_paths"]:
+        if not (dest / "mutants" / source).is_dir():
+            continue  # no mutants yet: mutmut copies everything when it generates them
+        for path in sorted((dest / source).rglob("*")):
+            copy = dest / "mutants" / path.relative_to(dest)
+            if (path.is_file() and path.suffix != ".py" and "__pycache__" not in path.parts
+                    and not (copy.is_file() and filecmp.cmp(path, copy, shallow=False))):
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, copy)
     pyproject = _pyproject_for(package)
     target = dest / "pyproject.toml"
     if not target.is_file() or target.read_text() != pyproject:
@@ -171,7 +182,7 @@ def main(argv: list[str]) -> int:
     cwd = ROOT if package == "equiv" else sync(package)
     mutmut = shutil.which("mutmut") or str(Path(sys.executable).with_name("mutmut"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([mutmut, "run", *rest], cwd=cwd, env=env).returncode
+    return subprocess.run([mutmut, "run", *rest], cwd=cwd, env=env, check=False).returncode
 
 
 if __name__ == "__main__":
