@@ -190,6 +190,21 @@ def test_pytest_plugin_three_line_file(pytester):
     result.stdout.fnmatch_lines(["*test_equiv?hard_limit?*", "*Eq. (81)*"])
 
 
+def test_pytest_plugin_reports_a_check_the_adapter_cannot_run_as_skipped_with_its_reason(pytester):
+    """EQUIV_ENTROPY has no A2C/eq65 methods (the entropy convention): the plugin must report eq65 as a skip that
+    names the check and says why, never as a pass; soft_target, which it does implement, runs and passes."""
+    pytester.makepyfile(test_user=textwrap.dedent("""
+        from equiv.testing import EQUIV_ENTROPY as EQUIV_ADAPTER
+        EQUIV_CHECKS = ("soft_target", "eq65")
+        def test_equiv(equiv_check):
+            equiv_check(examples=1, shrink=False)
+    """))
+    pytester.syspathinsert(ROOT)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*eq65: *"])
+
+
 def test_cli_table(capsys):
     from equiv.testing.__main__ import main
 
