@@ -36,6 +36,7 @@ from proofs.empirical import (
     load_comparisons,
     noninferiority_verdict,
 )
+from tests.test_empirical_reader import _write  # a compare.json under root/gpu/<name>/, as the reader expects
 
 # --------------------------------------------------------------------------- empirical reader
 
@@ -69,14 +70,6 @@ def _row(rule, **kw):
            "preregistered": True, "rules_version": 2, **RULES[rule]["row"]}
     row.update(kw)
     return row
-
-
-def _write(root, rows, name="study"):
-    path = root / "gpu" / name / "compare.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"schema": "equiv.compare/2", "comparisons": rows, "provenance": {},
-                                "runs": [{"run_id": name}]}))
-    return path
 
 
 def _described(root, keep=lambda c: True):
