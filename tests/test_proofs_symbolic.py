@@ -9,12 +9,17 @@ counterexample; the list below is the expected set — a change in it is a chang
 
 from __future__ import annotations
 
+import mpmath
 import pytest
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proofs.core import run_check
 from proofs.loader import load_checks
 from proofs.induction import Seq, by_induction
+from proofs import symbolic
+from tests.strategies import profile_examples
 from proofs.symbolic import REFUTE_THRESHOLD, Witness, canonical, decide, evaluate, is_zero
 
 # One xdist worker evaluates the registry for all proofs tests (with `--dist loadgroup`).
@@ -82,6 +87,70 @@ def test_is_zero_does_not_prove_a_wrong_identity():
     # log(x + y) ≠ log x + log y: the canonical form must not reduce to 0
     assert not is_zero(sp.log(X + Y) - sp.log(X) - sp.log(Y))
     assert not is_zero(T * sp.log(sp.exp(X) / T) - T * sp.log(sp.exp(X / T)))  # the printed Eq. (11)
+
+
+# Random rational functions of symbols, exp and log atoms, every denominator and log argument positive.
+_LEAVES = st.sampled_from(
+    [X, Y, T, sp.exp(X), sp.exp(X / T), sp.log(1 + Y), sp.Rational(-3, 2), sp.Integer(2), sp.Rational(1, 7)]
+)
+_POSITIVE = lambda e: 1 + e**2  # noqa: E731
+
+
+def _combine(children):
+    pair = st.tuples(children, children)
+    return st.one_of(
+        pair.map(lambda ab: ab[0] + ab[1]),
+        pair.map(lambda ab: ab[0] - 2 * ab[1]),
+        pair.map(lambda ab: ab[0] * ab[1]),
+        pair.map(lambda ab: ab[0] / _POSITIVE(ab[1])),
+        st.tuples(children, st.integers(-2, 2)).map(lambda ek: _POSITIVE(ek[0]) ** ek[1]),
+        children.map(lambda e: sp.log(_POSITIVE(e))),
+    )
+
+
+RATIONAL_EXPRESSIONS = st.recursive(_LEAVES, _combine, max_leaves=4)
+
+
+def _together_is_zero(expr):  # the general route the fast zero test replaced
+    return sp.expand(sp.numer(sp.together(symbolic._prepare(expr)))) == 0
+
+
+@settings(max_examples=profile_examples(1 / 3, minimum=10))  # sympy's together is the slow side
+@given(RATIONAL_EXPRESSIONS, RATIONAL_EXPRESSIONS)
+def test_fast_zero_test_agrees_with_together_and_proves_rewritten_identities(a, b):
+    for expr in (a - b, a / _POSITIVE(b) - sp.together(a / _POSITIVE(b))):
+        assert is_zero(expr) == _together_is_zero(expr), expr
+    rewritten = sp.expand(sp.together(a * _POSITIVE(b)), log=False)  # the same function, other form
+    assert is_zero(a * _POSITIVE(b) - rewritten)
+    if not _together_is_zero(a - b):
+        assert not is_zero(a - b)
+
+
+def test_fast_zero_test_scales_denominators_and_refuses_division_by_zero():
+    assert is_zero(1 / (2 * X + 4) - sp.Rational(1, 2) / (X + 2))  # factors matched up to their scale
+    assert is_zero((X**2 - 1) / (X - 1) - X - 1)
+    assert is_zero(1 / ((2 * X + 4) * (X + 2)) - sp.Rational(1, 2) / (X + 2) ** 2)  # multiplicities add
+    assert not is_zero(1 / (2 * X + 4) - 1 / (X + 2))  # negative control: the scale matters
+    assert not is_zero(sp.sqrt(X) ** 3 - X * sp.sqrt(X) + 1)
+    with pytest.raises(ZeroDivisionError, match="identically 0"):
+        symbolic._numerator_is_zero(sp.Pow(sp.Add(X, -X, evaluate=False), -1, evaluate=False))
+
+
+@settings(max_examples=profile_examples(1 / 3, minimum=10))  # lambdify compiles each example
+@given(st.lists(RATIONAL_EXPRESSIONS, min_size=1, max_size=3))
+def test_tree_evaluation_agrees_with_lambdify(exprs):
+    values = {X: mpmath.mpf(1) / 3, Y: mpmath.mpf(5) / 2, T: mpmath.mpf(2) / 5}
+    with mpmath.workdps(symbolic.WITNESS_DIGITS):
+        walked = symbolic._mp_values(exprs, values)
+        printed = sp.lambdify([X, Y, T], exprs, modules="mpmath")(*values.values())
+        for w, p in zip(walked, printed):
+            assert abs(w - p) <= mpmath.mpf(10) ** -40 * max(1, abs(p)), (w, p)
+
+
+def test_tree_evaluation_hands_unknown_nodes_to_lambdify():
+    with pytest.raises(symbolic._Unsupported, match="Abs"):
+        symbolic._mp_values([sp.Abs(X - 1)], {X: mpmath.mpf(1) / 3})
+    assert abs(evaluate(sp.Abs(X - 1) + sp.pi - sp.Rational(2, 3) - sp.pi, W)) < 1e-40
 
 
 def test_decide_pass_fail_and_undecided():
