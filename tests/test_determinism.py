@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
@@ -111,20 +112,44 @@ def test_same_seed_gives_bit_identical_results():
     assert digest(first) == digest(second)
 
 
-def test_same_seed_gives_bit_identical_results_in_a_subprocess():
-    """A fresh interpreter (plain `python`, none of conftest's torch settings) reproduces the digest."""
-    code = "from tests.test_determinism import end_to_end, digest; print(digest(end_to_end(1234)))"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+# One fresh interpreter serves both subprocess checks (each start-up imports torch: ~1-2 s here).
+# The digest is computed first, before anything of the harness changes torch's settings.
+_FRESH_INTERPRETER = """
+import sys, types, torch
+from tests.test_determinism import end_to_end, digest
+print("digest", digest(end_to_end(1234)))
+from atari_check.config import Config
+from atari_check.run import _setup_torch
+assert not torch.are_deterministic_algorithms_enabled()
+_setup_torch(Config(env="CartPole-v1", algo="a2c-proper"))
+print("setup_torch", torch.are_deterministic_algorithms_enabled(),
+      torch.is_deterministic_algorithms_warn_only_enabled(), "torch._inductor.config" in sys.modules)
+package, config = types.ModuleType("torch._inductor"), types.ModuleType("torch._inductor.config")
+package.config = config
+sys.modules.update({"torch._inductor": package, "torch._inductor.config": config})
+torch.use_deterministic_algorithms(True)  # the public function, for comparison
+print("public_function", getattr(config, "deterministic", None) is True)
+"""
+
+
+@pytest.fixture(scope="module")
+def fresh_interpreter() -> dict[str, list[str] | str]:
     out = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", _FRESH_INTERPRETER],
         cwd=REPO_ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
-    assert out.stdout.strip() == digest(end_to_end(1234))
+    lines = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines()}
+    return {**lines, "digest": lines["digest"][0]}
+
+
+def test_same_seed_gives_bit_identical_results_in_a_subprocess(fresh_interpreter):
+    """A fresh interpreter (plain `python`, none of conftest's torch settings) reproduces the digest."""
+    assert fresh_interpreter["digest"] == digest(end_to_end(1234))
 
 
 def test_negative_control_another_seed_gives_another_result():
@@ -162,25 +187,12 @@ def test_hypothesis_ci_profile_is_derandomized():
     assert draws_under(random_profile, 1) != draws_under(random_profile, 2)
 
 
-_DETERMINISM_PROBE = """
-import sys, torch
-from atari_check.config import Config
-from atari_check.run import _setup_torch
-assert not torch.are_deterministic_algorithms_enabled()
-_setup_torch(Config(env="CartPole-v1", algo="a2c-proper"))
-print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-      "torch._inductor.config" in sys.modules)
-torch.use_deterministic_algorithms(True)  # the public function, for comparison
-print("torch._inductor.config" in sys.modules)
-"""
-
-
-def test_deterministic_algorithms_are_on_without_loading_inductor():
+def test_deterministic_algorithms_are_on_without_loading_inductor(fresh_interpreter):
     """conftest and the harness set torch's deterministic-algorithms flag (not warn-only) the way
     torch.use_deterministic_algorithms does, but without importing torch._inductor.config (torch._dynamo,
-    seconds of start-up).  Negative control: the public function does import it, so the check can fail."""
+    seconds of start-up).  Negative control: the public function does import it (served here by a stub
+    module, so the control costs no start-up), so the check can fail."""
     assert torch.are_deterministic_algorithms_enabled()
     assert not torch.is_deterministic_algorithms_warn_only_enabled()
-    out = subprocess.run([sys.executable, "-c", _DETERMINISM_PROBE], cwd=REPO_ROOT, capture_output=True, text=True,
-                         check=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
-    assert out.stdout.split() == ["True", "False", "False", "True"], out.stdout
+    assert fresh_interpreter["setup_torch"] == ["True", "False", "False"]
+    assert fresh_interpreter["public_function"] == ["True"]

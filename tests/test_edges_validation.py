@@ -30,6 +30,8 @@ import types
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import equiv
 import equiv._checks
@@ -395,3 +397,22 @@ def test_exactly_singular_and_nearly_singular_solves():
     with equiv.validation(False):
         visits = emdp.state_visitation(m, policy, initial, 1.0)
     assert 0.125 / leak < float(visits[0]) < 0.5 / leak  # initial mass 1/4 × ~1/leak visits, unchecked as asked
+
+
+_SMALL_SHAPES = st.lists(st.integers(0, 3), max_size=4).map(tuple)
+
+
+@given(_SMALL_SHAPES, _SMALL_SHAPES)
+def test_broadcasts_to_is_torch_broadcast_shapes_equal_to_the_target(shape, target):
+    """The integer shortcut used by check_distribution agrees with torch.broadcast_shapes, zeros included."""
+    try:
+        expected = torch.broadcast_shapes(shape, target) == torch.Size(target)
+    except RuntimeError:
+        expected = False
+    assert equiv._checks.broadcasts_to(shape, target) is expected
+
+
+def test_a_reference_policy_that_only_broadcasts_the_other_way_is_rejected():
+    """π̄ of shape [2, 3] against q of shape [3]: broadcastable, but not *to* q's shape."""
+    with pytest.raises(ValueError, match=r"does not broadcast to the shape of q, \(3,\)"):
+        equiv.boltzmann_log_policy(torch.zeros(3), 1.0, torch.full((2, 3), 1 / 3))
