@@ -46,9 +46,55 @@ def _rows(path: Path) -> int:
     return max(0, len(path.read_bytes().splitlines()) - 1) if path.exists() else 0
 
 
-def _start_and_stop(out: Path, sig: int, extra_rows: int = 10) -> int:
-    """Start (or resume) the run, wait for a checkpoint plus ``extra_rows`` rows after it, send ``sig``."""
-    proc = subprocess.Popen(_cli_args(out), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+class _ForkedRun:
+    """``atari_check.cli.main`` in a forked copy of this process: a real process to kill, without the
+    fresh interpreter's start-up (torch, torch._dynamo through torch.optim: ~4 s here).  The slow test
+    below keeps the real ``python -m atari_check`` subprocess."""
+
+    def __init__(self, argv: list[str]):
+        from atari_check import cli
+
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: run the CLI, never return into pytest
+            code = 1
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
+                code = cli.main(argv)
+            finally:
+                os._exit(code)
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self):
+        os.kill(self.pid, signal.SIGKILL)
+        self.communicate(timeout=60)
+
+    def communicate(self, timeout: float):
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                raise AssertionError(f"forked run {self.pid} did not stop within {timeout} s")
+            time.sleep(0.02)
+        return "(output of the forked run is discarded)", ""
+
+
+def _start_and_stop(out: Path, sig: int, extra_rows: int = 10, fork: bool = False) -> int:
+    """Start (or resume) the run, wait for a checkpoint plus ``extra_rows`` rows after it, send ``sig``.
+
+    ``fork``: the run is a forked copy of this process instead of a fresh ``python -m atari_check``."""
+    if fork:
+        proc = _ForkedRun(_cli_args(out)[3:])  # the arguments after `python -m atari_check`
+    else:
+        proc = subprocess.Popen(_cli_args(out), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ckpt = out / "checkpoint.pt"
     start_updates = torch.load(ckpt, weights_only=False)["updates"] if ckpt.exists() else 0
     deadline = time.monotonic() + 60
@@ -90,8 +136,8 @@ def _check_complete(out: Path, result, n_segments: int) -> None:
     assert segments[-1]["frames_end"] == info["frames_done"] >= info["config"]["frames"]
 
 
-def _kill_and_tear(out: Path) -> None:
-    assert _start_and_stop(out, signal.SIGKILL) == -signal.SIGKILL
+def _kill_and_tear(out: Path, fork: bool = False) -> None:
+    assert _start_and_stop(out, signal.SIGKILL, fork=fork) == -signal.SIGKILL
     checkpoint_updates = torch.load(out / "checkpoint.pt", weights_only=False)["updates"]
     assert _rows(out / "updates.csv") >= checkpoint_updates
     with open(out / "updates.csv", "ab") as f:  # whatever the kill left, add a complete row past the
@@ -106,7 +152,7 @@ def _finish(out: Path):
 
 def test_resume_after_sigkill_has_no_lost_or_duplicated_rows(tmp_path):
     out = tmp_path / "run"
-    _kill_and_tear(out)
+    _kill_and_tear(out, fork=True)
     result = _finish(out)
     assert result.status == "finished"
     _check_complete(out, result, n_segments=2)

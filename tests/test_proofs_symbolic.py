@@ -115,7 +115,7 @@ def _together_is_zero(expr):  # the general route the fast zero test replaced
     return sp.expand(sp.numer(sp.together(symbolic._prepare(expr)))) == 0
 
 
-@settings(max_examples=profile_examples(1 / 3, minimum=10))  # sympy's together is the slow side
+@settings(max_examples=profile_examples(1 / 6, minimum=10))  # sympy's together is the slow side
 @given(RATIONAL_EXPRESSIONS, RATIONAL_EXPRESSIONS)
 def test_fast_zero_test_agrees_with_together_and_proves_rewritten_identities(a, b):
     for expr in (a - b, a / _POSITIVE(b) - sp.together(a / _POSITIVE(b))):
@@ -136,7 +136,7 @@ def test_fast_zero_test_scales_denominators_and_refuses_division_by_zero():
         symbolic._numerator_is_zero(sp.Pow(sp.Add(X, -X, evaluate=False), -1, evaluate=False))
 
 
-@settings(max_examples=profile_examples(1 / 3, minimum=10))  # lambdify compiles each example
+@settings(max_examples=profile_examples(1 / 6, minimum=10))  # lambdify compiles each example
 @given(st.lists(RATIONAL_EXPRESSIONS, min_size=1, max_size=3))
 def test_tree_evaluation_agrees_with_lambdify(exprs):
     values = {X: mpmath.mpf(1) / 3, Y: mpmath.mpf(5) / 2, T: mpmath.mpf(2) / 5}
