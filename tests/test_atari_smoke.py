@@ -76,7 +76,7 @@ def test_pong_smoke(algo, tmp_path):
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_cartpole_smoke(algo, tmp_path):
-    cfg = Config(env="CartPole-v1", frames=1000, lockstep_interval=40, **_kw(algo))
+    cfg = Config(env="CartPole-v1", frames=600, lockstep_interval=40, **_kw(algo))  # 60 updates, 2 diagnostics
     result = run(cfg, tmp_path / "r", progress=False)
     _check_run(tmp_path / "r", cfg, result, expect_lockstep=True)
     episodes = read_csv(tmp_path / "r" / "episodes.csv")

@@ -46,6 +46,9 @@ TOL = 1e-10  # float64 rounding is ~1e-15 relative; see the module docstring
 WRONG = 1e-6  # a negative control must move the result by at least this much (relative): 1e4 × TOL
 NO_CLIP = 1e9  # grad-norm clip that never binds: the captured gradient is the loss's own
 
+# One xdist worker runs this file (with `--dist loadgroup`), so each rollout below is played once.
+pytestmark = [pytest.mark.xdist_group("training_path")]
+
 
 # ------------------------------------------------------------------------------------------ rollouts
 
@@ -88,7 +91,6 @@ def _roll(env: VecEnv, cfg: Config, n: int, policy, reward_transform: str) -> Ro
     return Rollout(cfg, obs, actions, steps, env.num_actions, env.obs_shape, env.obs_dtype, reward_transform)
 
 
-@functools.cache
 @functools.cache  # one rollout per process: the tests only read it
 def cartpole() -> Rollout:
     """CartPole, 4 envs, episodes capped at 9 steps: envs 0, 1 push one way and *terminate* (pole falls
@@ -105,7 +107,6 @@ def cartpole() -> Rollout:
     return _roll(env, cfg, 24, lambda i: np.array([1, 0, i % 2, (i + 1) % 2]), "none")
 
 
-@functools.cache
 @functools.cache  # one rollout per process: the tests only read it
 def pong() -> Rollout:
     """ALE Pong, 2 envs, episodes truncated at 40 frames (10 agent steps): the rollout crosses a

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import functools
 from pathlib import Path
 
 import pytest
@@ -359,7 +360,8 @@ def test_a_failing_check_must_carry_a_counterexample():
 # --------------------------------------------------------------------------- evidence
 
 
-def _test_names(path: Path) -> set[str]:
+@functools.cache  # the registry cites a few test files hundreds of times
+def _test_names(path: Path) -> frozenset[str]:
     tree = ast.parse(path.read_text())
     names = set()
     for node in tree.body:
@@ -369,7 +371,7 @@ def _test_names(path: Path) -> set[str]:
             for item in node.body:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test"):
                     names.add(f"{node.name}::{item.name}")
-    return names
+    return frozenset(names)
 
 
 def test_every_evidence_node_id_exists():
