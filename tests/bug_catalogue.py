@@ -574,6 +574,11 @@ def dimension_sums_unchecked(expr):
 _dimension = proofs_units.dimension
 
 
+def numerator_is_zero_without_common_denominator(expr):
+    """Zero test: the numerators of a sum's terms added without bringing them to a common denominator."""
+    return sp.expand(sp.Add(*(sp.numer(sp.together(t)) for t in sp.Add.make_args(expr)))) == 0  # BUG
+
+
 CATALOGUE: tuple[Bug, ...] = (
     Bug(
         "entropy_outside_done_mask",
@@ -1037,6 +1042,14 @@ CATALOGUE: tuple[Bug, ...] = (
         "proofs.units.dimension",
         dimension_sums_unchecked,
         ("tests/test_proofs_checks.py::test_units_catch_a_missing_tau_and_unknown_names",),
+    ),
+    Bug(
+        "zero_test_without_common_denominator",
+        "exact zero test: a sum's numerators added without the common denominator (1/(x+1) − 1/(x+2) 'is 0')",
+        "a fraction-free shortcut in a hand-written zero test: a false proof, the worst failure of proofs/",
+        "proofs.symbolic._numerator_is_zero",
+        numerator_is_zero_without_common_denominator,
+        ("tests/test_proofs_symbolic.py::test_fast_zero_test_scales_denominators_and_refuses_division_by_zero",),
     ),
 )
 
