@@ -6,10 +6,11 @@
 positive symbol (``exp(a + 2b) → E_a·E_b²``), every remaining ``log`` of a
 polynomial becomes a symbol after its argument has been brought to a
 canonical factored form, and the resulting rational function's numerator is
-expanded (in sparse polynomials, :func:`_numerator_is_zero`).  A zero numerator proves the identity; a non-zero one does not
-disprove it (distinct symbols may hide relations), which is why every
-verdict of "fails" is decided by a numeric counterexample evaluated in
-50-digit arithmetic (:func:`evaluate`), never by a failed simplification.
+expanded (in sparse polynomials, :func:`_numerator_is_zero`).  A zero
+numerator proves the identity; a non-zero one does not disprove it (distinct
+symbols may hide relations), which is why every verdict of "fails" is decided
+by a numeric counterexample evaluated in 50-digit arithmetic
+(:func:`evaluate`), never by a failed simplification.
 
 :func:`decide` combines both: exact reduction, a witness evaluation that
 must agree with it, and a negative control (a deliberately wrong variant that

@@ -15,12 +15,12 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proofs.core import run_check
-from proofs.loader import load_checks
-from proofs.induction import Seq, by_induction
 from proofs import symbolic
-from tests.strategies import profile_examples
+from proofs.core import run_check
+from proofs.induction import Seq, by_induction
+from proofs.loader import load_checks
 from proofs.symbolic import REFUTE_THRESHOLD, Witness, canonical, decide, evaluate, is_zero
+from tests.strategies import profile_examples
 
 # One xdist worker evaluates the registry for all proofs tests (with `--dist loadgroup`).
 pytestmark = [pytest.mark.xdist_group("proofs")]  # a list: tests/bug_catalogue.py iterates it
@@ -93,7 +93,7 @@ def test_is_zero_does_not_prove_a_wrong_identity():
 _LEAVES = st.sampled_from(
     [X, Y, T, sp.exp(X), sp.exp(X / T), sp.log(1 + Y), sp.Rational(-3, 2), sp.Integer(2), sp.Rational(1, 7)]
 )
-_POSITIVE = lambda e: 1 + e**2  # noqa: E731
+_POSITIVE = lambda e: 1 + e**2
 
 
 def _combine(children):
