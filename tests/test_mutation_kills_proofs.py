@@ -746,3 +746,110 @@ def test_evaluate_claim_returns_the_whole_verdict_record():
         for cid in ("testonly_kills_boom", "testonly_kills_ok"):
             core._CHECKS.pop(cid, None)
             core._CACHE.pop(cid, None)
+
+
+_CONTROLLED = dict(negative_control="wrong variant", negative_control_gap=0.5, negative_control_threshold=1e-4)
+
+
+def _branch_results():
+    from proofs.core import CheckResult, failed, inconclusive, pending
+
+    return {
+        "ok": passed("ok", **_CONTROLLED),  # a pass whose negative control was refuted: evidence
+        "bare": passed("bare"),  # a pass without a control: never evidence on its own
+        "no": failed("no", "at w"),
+        "wait": pending("no data yet"),
+        "unsure": inconclusive("data does not decide"),
+        "boom": CheckResult("error", "check raised RuntimeError: bug in a check"),
+    }
+
+
+# (kind, checks, correction checks, uncertain) -> (verdict, reason); correction results only where reached.
+_BRANCHES = [
+    ("empirical", ("ok", "no", "wait"), (), None, "not reproduced", ""),
+    ("empirical", ("ok", "wait", "unsure"), (), None, "pending", ""),
+    ("empirical", ("ok", "unsure"), (), None, "inconclusive", ""),
+    ("empirical", ("ok",), (), None, "holds", ""),
+    ("identity", ("ok", "boom"), ("ok",), None, "error", "a check raised"),
+    ("identity", ("ok",), (), None, "holds", ""),
+    ("definition", ("ok",), (), None, "definition", ""),
+    ("identity", ("bare",), (), None, "error", "NO_CONTROL"),
+    ("identity", ("no",), ("ok", "boom"), None, "error", "a check of the correction raised"),
+    ("identity", ("no",), ("bare",), None, "error", "correction: NO_CONTROL"),
+    ("identity", ("no",), ("ok",), None, "fails as printed", ""),
+    ("identity", ("no",), ("ok",), "garbled extraction", "uncertain", ""),
+    ("identity", ("no",), ("ok", "no"), None, "fails", ""),
+    ("identity", ("no",), (), None, "fails", ""),
+]
+
+
+@pytest.mark.parametrize(("kind", "checks", "corrections", "uncertain", "verdict", "reason"), _BRANCHES)
+def test_every_branch_of_evaluate_claim_returns_the_whole_record(kind, checks, corrections, uncertain, verdict,
+                                                                 reason):
+    """Each branch of the verdict rule, compared as a whole Verdict record: the claim itself, the verdict,
+    every check's result, the correction results exactly where the rule reads them, and the reason."""
+    from proofs import core, registry
+    from proofs.registry import Claim, Verdict, evaluate_claim
+
+    results = _branch_results()
+    ids = {name: f"testonly_branch_{name}" for name in results}
+    for name, result in results.items():
+        core.check(ids[name], kind="numeric")(lambda result=result: result)
+    try:
+        claim = Claim(id="testonly_branch", equations=(1,), section="2", kind=kind, statement="x",
+                      checks=tuple(ids[c] for c in checks), correction="y" if corrections else None,
+                      correction_checks=tuple(ids[c] for c in corrections), uncertain=uncertain)
+        expected_corrections = (
+            {ids[c]: results[c] for c in corrections} if kind != "empirical" and "boom" not in checks
+            and not all(results[c].outcome == "pass" for c in checks) else {}
+        )
+        expected = Verdict(claim, verdict, {ids[c]: results[c] for c in checks}, expected_corrections,
+                           reason.replace("NO_CONTROL", registry._NO_CONTROL))
+        assert evaluate_claim(claim) == expected
+    finally:
+        for cid in ids.values():
+            core._CHECKS.pop(cid, None)
+            core._CACHE.pop(cid, None)
+
+
+@pytest.mark.parametrize("outcome", ["pending", "inconclusive"])
+def test_only_an_empirical_claim_may_have_an_empirical_check(outcome):
+    from proofs import core
+    from proofs.core import CheckResult
+    from proofs.registry import Claim, evaluate_claim
+
+    core.check("testonly_branch_empirical", kind="numeric")(lambda: CheckResult(outcome, "no data"))
+    try:
+        claim = Claim(id="testonly_branch", equations=(1,), section="2", kind="identity", statement="x",
+                      checks=("testonly_branch_empirical",))
+        with pytest.raises(ValueError, match="claim 'testonly_branch': only empirical claims may use empirical"):
+            evaluate_claim(claim)
+    finally:
+        core._CHECKS.pop("testonly_branch_empirical", None)
+        core._CACHE.pop("testonly_branch_empirical", None)
+
+
+def test_evaluate_all_runs_single_threaded_and_evaluates_what_it_is_given(monkeypatch):
+    """The given claims in order (never the whole registry instead); the registry when given nothing;
+    torch single-threaded while the checks run and its thread count restored afterwards."""
+    import torch
+
+    from proofs import core, registry
+    from proofs.registry import Claim, evaluate_all
+
+    seen = []
+    core.check("testonly_threads", kind="numeric")(
+        lambda: seen.append(torch.get_num_threads()) or passed("ok", **_CONTROLLED))
+    claims = tuple(Claim(id=f"testonly_all_{i}", equations=(1,), section="2", kind="identity", statement="x",
+                         checks=("testonly_threads",)) for i in range(2))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert [v.claim for v in evaluate_all(claims[::-1])] == list(claims[::-1])
+        assert seen == [1] and torch.get_num_threads() == 2
+        monkeypatch.setattr(registry, "load_registry", lambda: claims)
+        assert [v.claim for v in evaluate_all()] == list(claims)
+    finally:
+        torch.set_num_threads(before)
+        core._CHECKS.pop("testonly_threads", None)
+        core._CACHE.pop("testonly_threads", None)
