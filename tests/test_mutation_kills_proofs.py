@@ -329,6 +329,7 @@ BAD_DOCUMENTS = [
     (_doc(schema="equiv.compare/9"), "schema", "'equiv.compare/9'"),
     (_doc(comparisons={"a": 1}), "'comparisons'", "dict"),
     ({k: v for k, v in _doc().items() if k != "provenance"}, "'provenance'", "NoneType"),
+    (_doc(provenance=[1]), "'provenance'", "list"),  # the type of the value given, not of a missing one
     (_doc(comparisons=[_row("equivalence", verdict="equivalent"), 3]), "comparisons[1]", "int"),
     (_bad_row(env=5), "comparisons[1].env", "5"),
     (_bad_row(role="boss"), "comparisons[1].role", "'boss'"),

@@ -139,12 +139,22 @@ def test_fast_zero_test_scales_denominators_and_refuses_division_by_zero():
 @settings(max_examples=profile_examples(1 / 6, minimum=10))  # lambdify compiles each example
 @given(st.lists(RATIONAL_EXPRESSIONS, min_size=1, max_size=3))
 def test_tree_evaluation_agrees_with_lambdify(exprs):
-    values = {X: mpmath.mpf(1) / 3, Y: mpmath.mpf(5) / 2, T: mpmath.mpf(2) / 5}
     with mpmath.workdps(symbolic.WITNESS_DIGITS):
+        values = {X: mpmath.mpf(1) / 3, Y: mpmath.mpf(5) / 2, T: mpmath.mpf(2) / 5}
         walked = symbolic._mp_values(exprs, values)
         printed = sp.lambdify([X, Y, T], exprs, modules="mpmath")(*values.values())
         for w, p in zip(walked, printed):
             assert abs(w - p) <= mpmath.mpf(10) ** -40 * max(1, abs(p)), (w, p)
+
+
+def test_tree_evaluation_of_each_node_kind():
+    with mpmath.workdps(symbolic.WITNESS_DIGITS):
+        values = {X: mpmath.mpf(1) / 3, Y: mpmath.mpf(5) / 2}
+        third, five_halves = values[X], values[Y]
+        got = symbolic._mp_values([X + Y, 3 * X * Y, X**-2, sp.exp(X), sp.log(Y), sp.Rational(-7, 4)], values)
+        want = [third + five_halves, 3 * third * five_halves, 9, mpmath.exp(third), mpmath.log(five_halves),
+                mpmath.mpf(-7) / 4]
+        assert all(abs(g - w) <= mpmath.mpf(10) ** -45 * max(1, abs(w)) for g, w in zip(got, want, strict=True))
 
 
 def test_tree_evaluation_hands_unknown_nodes_to_lambdify():
