@@ -582,3 +582,18 @@ def test_ac_learn_on_image_observations_flattens_time_and_envs():
         v = torch.stack([learner.net(torch.from_numpy(frames[t]))[1] for t in range(2)])
     stats = learner.learn(frames[2], 0)
     assert abs(stats["value_mean"] - float(v.mean())) <= TOL * float(v.abs().max())
+
+
+def test_sample_from_a_replay_without_valid_transitions_says_so():
+    """Complete windows exist but every entry is an autoreset step: a clear error, not an endless draw."""
+    buf = _buffer(10, 2, 5, lambda i, e: False)
+    with pytest.raises(RuntimeError, match=r"^replay has \(almost\) no valid transitions to sample$"):
+        buf.sample(4, 1, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(("frames", "agent_steps"), [(4, 1), (7, 1), (10, 2), (1, 1)])
+def test_dqn_epsilon_horizon_counts_whole_agent_steps(frames, agent_steps):
+    """total_agent_steps = frames // frames_per_step, at least 1 (the ε schedule's horizon)."""
+    cfg = Config(algo="dqn", env="CartPole-v1", num_envs=1, frames=frames, mlp_hidden=8, mlp_layers=1)
+    learner = DQNLearner(cfg, (3,), np.float32, 3, CPU, "none", frames_per_step=4)
+    assert learner.total_agent_steps == agent_steps and isinstance(learner.total_agent_steps, int)
