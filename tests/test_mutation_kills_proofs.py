@@ -24,6 +24,7 @@ No floating point is compared in this file: every expectation is an exact string
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -854,3 +855,85 @@ def test_evaluate_all_runs_single_threaded_and_evaluates_what_it_is_given(monkey
         torch.set_num_threads(before)
         core._CHECKS.pop("testonly_threads", None)
         core._CACHE.pop("testonly_threads", None)
+
+
+# --------------------------------------------------------------------------- induction: the whole result
+
+
+def _telescoping_parts():
+    import sympy as sp
+
+    from proofs.induction import Seq
+
+    seq, gamma = Seq("V"), sp.Symbol("gamma", positive=True)
+    witness = seq.witness({gamma: sp.Rational(1, 2)}, 9, "γ = 1/2")
+    lhs_term = lambda t: gamma**t * (gamma * seq.V(t + 1) - seq.V(t))  # noqa: E731
+    rhs_rest = lambda n: gamma**n * seq.V(n) - seq.V(0)  # noqa: E731
+    return seq, gamma, witness, lhs_term, rhs_rest
+
+
+@pytest.mark.parametrize("label", [None, "no −V_0"])
+def test_by_induction_pass_carries_the_base_cases_control_and_measurements(label):
+    """A pass reports exactly the negative control of the base case n = 1 (wrong side built at n = 1, label as
+    given, "" by default) and the base case's measurements."""
+    from proofs.induction import _side, by_induction
+    from proofs.symbolic import decide
+
+    seq, gamma, witness, lhs_term, rhs_rest = _telescoping_parts()
+    zero = lambda t: 0  # noqa: E731
+    wrong = (lambda t: 0, lambda n: gamma**n * seq.V(n))
+    kw = {} if label is None else {"wrong_label": label}
+    result = by_induction("telescoping", lhs_term, zero, zero, rhs_rest, witness, wrong=wrong, **kw)
+    base = decide(_side(lhs_term, zero, 1), _side(zero, rhs_rest, 1), witness, statement="telescoping, n = 1",
+                  wrong=_side(*wrong, 1), wrong_label=label or "")
+    assert result == dataclasses.replace(
+        base, detail="telescoping: base case n = 1 and the inductive step n → n+1 reduce to 0 exactly "
+                     "(so it holds for every n ≥ 1)")
+    assert result.negative_control.startswith(f"{label or ''}: differs by ")
+
+
+def test_by_induction_returns_the_failing_explicit_case():
+    """Right at n = 1, wrong at n = 2 (n² against 2n − 1): the n = 2 decision itself is the result."""
+    from proofs.induction import by_induction
+
+    _, _, witness, _, _ = _telescoping_parts()
+    zero = lambda t: 0  # noqa: E731
+    result = by_induction("squares", zero, lambda n: n**2, zero, lambda n: 2 * n - 1, witness,
+                          wrong=(zero, lambda n: n + 5), wrong_label="off by 5")
+    assert result.outcome == "fail"
+    assert result.detail == "squares, n = 2: does not hold"
+    assert result.counterexample.startswith("at γ = 1/2") and "LHS = 4, RHS = 3" in result.counterexample
+
+
+def test_by_induction_failing_step_names_the_symbolic_increment():
+    """A statement right for n = 1, 2, 3 and wrong from n = 4 on fails at the inductive step; the detail shows
+    the increment difference, the counterexample the first n whose sides differ."""
+    import sympy as sp
+
+    from proofs.induction import N_SYMBOL, by_induction
+
+    _, _, witness, _, _ = _telescoping_parts()
+    zero = lambda t: 0  # noqa: E731
+    cubic = lambda n: (n - 1) * (n - 2) * (n - 3)  # noqa: E731  (0 at n = 1, 2, 3)
+    result = by_induction("cubic", zero, cubic, zero, lambda n: 0, witness, wrong=(zero, lambda n: n + 5),
+                          wrong_label="off")
+    n = N_SYMBOL
+    step = (0 + cubic(n + 1) - cubic(n)) - (0 + 0 - 0)  # the increment as by_induction builds it
+    assert result.outcome == "fail"
+    assert result.detail == (f"cubic: the inductive step does not hold (increment difference {sp.sstr(step)} ≠ 0 "
+                             "for symbolic n)")
+    assert result.counterexample == "n = 4 at " + witness.label + ": LHS = 6, RHS = 0 (difference 6)"
+
+
+def test_by_induction_undecided_message(monkeypatch):
+    import proofs.induction as induction
+
+    seq, gamma, witness, lhs_term, rhs_rest = _telescoping_parts()
+    zero = lambda t: 0  # noqa: E731
+    monkeypatch.setattr(induction, "is_zero", lambda e: False)
+    with pytest.raises(ArithmeticError) as info:
+        induction.by_induction("telescoping", lhs_term, zero, zero, rhs_rest, witness,
+                               wrong=(zero, lambda n: gamma**n * seq.V(n)), wrong_label="w")
+    assert str(info.value) == (
+        "telescoping: the inductive step does not reduce to 0, yet the sides agree at the witness for n ≤ 8 — "
+        "undecided; strengthen the canonical form or lengthen the witness")
