@@ -937,3 +937,51 @@ def test_by_induction_undecided_message(monkeypatch):
     assert str(info.value) == (
         "telescoping: the inductive step does not reduce to 0, yet the sides agree at the witness for n ≤ 8 — "
         "undecided; strengthen the canonical form or lengthen the witness")
+
+
+# --------------------------------------------------------------------------- registry.validate and Seq
+
+
+def _valid_claim(**overrides):
+    from proofs.registry import Claim
+
+    base = dict(id="eq001", equations=(1,), section="2", kind="definition", statement="x", checks=("units_eq001",))
+    return Claim(**{**base, **overrides})
+
+
+@pytest.mark.parametrize(("claims", "message"), [
+    ([5], "registry entries must be Claim instances, got int: 5"),
+    ([_valid_claim(equations=[1])], "claim 'eq001': equations must be a tuple of ints, got [1]"),
+    ([_valid_claim(equations=(True,))], "claim 'eq001': equation number True is outside 1..90"),
+    ([_valid_claim(equations=("5",))], "claim 'eq001': equation number '5' is outside 1..90"),
+    ([_valid_claim(correction=" ", correction_checks=("units_eq001",))], "claim 'eq001': empty correction"),
+    ([_valid_claim(qualification=" ")], "claim 'eq001': empty qualification"),
+    ([_valid_claim(evidence=("tests/test_x.py",))], "claim 'eq001': evidence must be pytest node ids"),
+    ([_valid_claim(evidence=("other/test_x.py::test_y",))], "claim 'eq001': evidence must be pytest node ids"),
+])
+def test_validate_rejects_with_the_exact_message(claims, message):
+    from proofs.loader import load_checks
+    from proofs.registry import validate
+
+    with pytest.raises(ValueError) as info:
+        validate(claims, load_checks())
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_seq_elements_and_attribute_rules():
+    """Seq("V").V(3) is the real symbol V_3, V(n) a real function value; an unknown or private name is an
+    AttributeError naming it; copies work (no lookup of private names through the sequences)."""
+    import copy
+
+    import sympy as sp
+
+    from proofs.induction import Seq
+
+    seq = Seq("r V")
+    assert seq.V(3) == sp.Symbol("V_3", real=True)
+    assert seq.V(sp.Symbol("n")).is_real is True
+    for name in ("W", "_r"):
+        with pytest.raises(AttributeError) as info:
+            getattr(seq, name)
+        assert str(info.value) == name
+    assert copy.deepcopy(seq).r(1) == seq.r(1)
