@@ -126,6 +126,14 @@ def test_fast_zero_test_agrees_with_together_and_proves_rewritten_identities(a, 
         assert not is_zero(a - b)
 
 
+def test_fast_zero_test_matches_multiplicities_in_either_order_and_powers_of_fractions():
+    assert is_zero(1 / (X + 1) ** 2 + 1 / (X + 1) - (X + 2) / (X + 1) ** 2)
+    assert is_zero(1 / (X + 1) + 1 / (X + 1) ** 2 - (X + 2) / (X + 1) ** 2)
+    assert is_zero((X + 1 / Y) ** 2 - X**2 - 2 * X / Y - 1 / Y**2)
+    assert is_zero((1 + 1 / (Y + 2)) ** -2 - (Y + 2) ** 2 / (Y + 3) ** 2)
+    assert not is_zero(1 / (X + 1) ** 2 + 1 / (X + 1) - (X + 3) / (X + 1) ** 2)  # negative control
+
+
 def test_fast_zero_test_scales_denominators_and_refuses_division_by_zero():
     assert is_zero(1 / (2 * X + 4) - sp.Rational(1, 2) / (X + 2))  # factors matched up to their scale
     assert is_zero((X**2 - 1) / (X - 1) - X - 1)
