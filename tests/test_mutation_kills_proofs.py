@@ -985,3 +985,17 @@ def test_seq_elements_and_attribute_rules():
             getattr(seq, name)
         assert str(info.value) == name
     assert copy.deepcopy(seq).r(1) == seq.r(1)
+
+
+def test_decide_all_messages_and_combined_failure():
+    from proofs.core import CheckResult, failed
+    from proofs.symbolic import decide_all
+
+    with pytest.raises(ValueError) as info:
+        decide_all([])
+    assert str(info.value) == "decide_all needs at least one decision"
+    with pytest.raises(ValueError) as info:
+        decide_all([passed("a", **_CONTROLLED), CheckResult("pending", "b")])
+    assert str(info.value) == "decide_all combines pass/fail decisions only, got ['pending']"
+    combined = decide_all([failed("k = 2 fails", "at w"), passed("k = 3", **_CONTROLLED), failed("k = 4 fails", "at v")])
+    assert combined == failed("k = 2 fails; k = 4 fails", "at w; at v")

@@ -217,3 +217,12 @@ def test_induction_proves_telescoping_and_rejects_a_wrong_step():
         wrong=(lambda t: 1, lambda n: 0),
     )
     assert bad.outcome == "fail"
+
+
+def test_exp_and_log_atoms_become_symbols_with_their_assumptions():
+    """exp(z) → a positive symbol (the module docstring's E_z), log(p) → a real symbol, each named after its
+    argument (a fresh argument, so that the module's caches do not answer)."""
+    z = sp.Symbol("z_fresh_for_atoms", real=True)
+    e, lg = symbolic._exp_symbol(z), symbolic._log_symbol(z + 2)
+    assert e.name == "exp[z_fresh_for_atoms]" and e.is_positive is True
+    assert lg.name == "log[z_fresh_for_atoms + 2]" and lg.is_real is True
