@@ -999,3 +999,59 @@ def test_decide_all_messages_and_combined_failure():
     assert str(info.value) == "decide_all combines pass/fail decisions only, got ['pending']"
     combined = decide_all([failed("k = 2 fails", "at w"), passed("k = 3", **_CONTROLLED), failed("k = 4 fails", "at v")])
     assert combined == failed("k = 2 fails; k = 4 fails", "at w; at v")
+
+
+# --------------------------------------------------------------------------- symbolic.decide: labels, scale, ties
+
+
+def _witness_x():
+    import sympy as sp
+
+    from proofs.symbolic import Witness
+
+    x = sp.Symbol("x", positive=True)
+    return x, Witness({x: sp.Rational(1, 3)}, "x = 1/3")
+
+
+def test_decide_pass_reports_default_labels_and_the_witness_residual():
+    from proofs.symbolic import decide
+
+    x, w = _witness_x()
+    ok = decide(x * (x + 1), x**2 + x, w, statement="expand", wrong=x**2)
+    assert ok.detail == "expand: LHS − RHS reduces to 0 exactly"
+    assert ok.negative_control.startswith(": differs by ") and ok.negative_control.endswith(" at x = 1/3")
+    assert ok.measurements == {"witness_residual": 0.0}
+    ok = decide(x * (x + 1), x**2 + x, w, statement="expand", wrong=x**2, setting="τ > 0")
+    assert ok.detail == "expand: LHS − RHS reduces to 0 exactly (τ > 0)"
+
+
+def test_decide_scale_is_the_larger_side_at_least_one():
+    """Not reducible, sides 10⁶ and 10⁶ − 0.9999995: the difference is ≤ 1e-6 · 10⁶ (the larger side), so the
+    decision is undecided (raises), whichever side is the larger one; 1.5e-6 against 0 is refuted (scale 1)."""
+    import sympy as sp
+
+    from proofs.symbolic import decide
+
+    _, w = _witness_x()
+    big, d = sp.Integer(10**6), sp.Rational(9999995, 10**7)
+    for lhs, rhs in ((big, big - d), (big - d, big)):
+        with pytest.raises(ArithmeticError) as info:
+            decide(lhs, rhs, w, statement="close")
+        assert str(info.value).startswith("close: not reduced to 0 exactly, yet ")
+        assert str(info.value).endswith(" at the witness — undecided; strengthen the canonical form or pick "
+                                        "another witness")
+    assert decide(sp.Rational(15, 10**7), sp.Integer(0), w, statement="small").outcome == "fail"
+
+
+def test_decide_negative_control_scale_and_tie():
+    """The control must differ by more than 1e-6 · scale: 1.5e-6 at scale 1 is refuted (not with a floor of 2),
+    0.1 at scale 10⁶/3 is not (threshold 1/3)."""
+    import sympy as sp
+
+    from proofs.symbolic import decide
+
+    x, w = _witness_x()
+    small = decide(x / 1000, x / 1000, w, statement="s", wrong=x / 1000 + sp.Rational(15, 10**7))
+    assert small.outcome == "pass"
+    with pytest.raises(ArithmeticError, match="is not refuted"):
+        decide(10**6 * x, 10**6 * x, w, statement="b", wrong=10**6 * x + sp.Rational(1, 10))
