@@ -77,7 +77,7 @@ class _ForkedRun:
         os.kill(self.pid, signal.SIGKILL)
         self.communicate(timeout=60)
 
-    def communicate(self, timeout: float):
+    def communicate(self, timeout: float = 60):
         deadline = time.monotonic() + timeout
         while self.poll() is None:
             if time.monotonic() > deadline:

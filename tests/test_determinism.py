@@ -132,7 +132,7 @@ print("public_function", getattr(config, "deterministic", None) is True)
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # shared per process: the two tests using it are in one xdist group
 def fresh_interpreter() -> dict[str, list[str] | str]:
     out = subprocess.run(
         [sys.executable, "-c", _FRESH_INTERPRETER],
@@ -147,6 +147,7 @@ def fresh_interpreter() -> dict[str, list[str] | str]:
     return {**lines, "digest": lines["digest"][0]}
 
 
+@pytest.mark.xdist_group("fresh_interpreter")
 def test_same_seed_gives_bit_identical_results_in_a_subprocess(fresh_interpreter):
     """A fresh interpreter (plain `python`, none of conftest's torch settings) reproduces the digest."""
     assert fresh_interpreter["digest"] == digest(end_to_end(1234))
@@ -187,6 +188,7 @@ def test_hypothesis_ci_profile_is_derandomized():
     assert draws_under(random_profile, 1) != draws_under(random_profile, 2)
 
 
+@pytest.mark.xdist_group("fresh_interpreter")
 def test_deterministic_algorithms_are_on_without_loading_inductor(fresh_interpreter):
     """conftest and the harness set torch's deterministic-algorithms flag (not warn-only) the way
     torch.use_deterministic_algorithms does, but without importing torch._inductor.config (torch._dynamo,

@@ -38,6 +38,7 @@ from proofs.empirical import (
     noninferiority_verdict,
 )
 from tests.test_empirical_reader import _write  # a compare.json under root/gpu/<name>/, as the reader expects
+from tests.test_proofs_registry import _claim as _valid_claim  # a valid claim (eq001), with overrides
 
 # --------------------------------------------------------------------------- empirical reader
 
@@ -940,13 +941,6 @@ def test_by_induction_undecided_message(monkeypatch):
 
 
 # --------------------------------------------------------------------------- registry.validate and Seq
-
-
-def _valid_claim(**overrides):
-    from proofs.registry import Claim
-
-    base = dict(id="eq001", equations=(1,), section="2", kind="definition", statement="x", checks=("units_eq001",))
-    return Claim(**{**base, **overrides})
 
 
 @pytest.mark.parametrize(("claims", "message"), [
