@@ -10,24 +10,58 @@ from __future__ import annotations
 
 import os
 
-import torch
-from hypothesis import HealthCheck, settings
 
-_COMMON = dict(
-    deadline=None,  # float64 linear algebra timing varies; correctness is what is tested
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile("ci", max_examples=60, derandomize=True, print_blob=True, **_COMMON)
-settings.register_profile("dev", max_examples=100, **_COMMON)
-settings.register_profile("thorough", max_examples=1000, **_COMMON)
-settings.load_profile(os.environ.get("EQUIV_HYPOTHESIS_PROFILE", "ci"))
+def _configure_test_process() -> None:
+    import torch
+    from hypothesis import HealthCheck, settings
 
-torch.set_default_dtype(torch.float64)
-# Deterministic CPU results for the same seed (and no surprise thread oversubscription under xdist).
-# As torch.use_deterministic_algorithms(True), minus its import of torch._inductor.config (torch._dynamo:
-# 3-10 s per test process here); nothing in the suite compiles.  tests/test_determinism.py checks both.
-torch._C._set_deterministic_algorithms(True, warn_only=False)
-torch.set_num_threads(1)
+    common = {
+        "deadline": None,  # float64 linear algebra timing varies; correctness is what is tested
+        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+    }
+    settings.register_profile("ci", max_examples=60, derandomize=True, print_blob=True, **common)
+    settings.register_profile("dev", max_examples=100, **common)
+    settings.register_profile("thorough", max_examples=1000, **common)
+    settings.load_profile(os.environ.get("EQUIV_HYPOTHESIS_PROFILE", "ci"))
+
+    torch.set_default_dtype(torch.float64)
+    # Deterministic CPU results for the same seed (and no surprise thread oversubscription under xdist).
+    # As torch.use_deterministic_algorithms(True), minus its import of torch._inductor.config (torch._dynamo:
+    # 3-10 s per test process here); nothing in the suite compiles.  tests/test_determinism.py checks both.
+    torch._C._set_deterministic_algorithms(True, warn_only=False)
+    torch.set_num_threads(1)
+
+
+def _is_xdist_controller(config) -> bool:
+    # pytest-xdist's controller (`-n N`) collects and runs nothing; its workers set dist to "no".  It skips
+    # the torch and hypothesis imports (~3 s before any worker starts).  As xdist's own pytest_configure.
+    return (
+        not hasattr(config, "workerinput")
+        and getattr(config.option, "dist", "no") != "no"
+        and not config.getvalue("collectonly")
+    )
+
+
+# Installed packages that pytest marks for assertion rewriting because their distributions ship a pytest11
+# plugin (equiv's own kit plugin included), and that need none: equiv, proofs and atari_check contain no
+# assert statement, and hypothesis's asserts are internal invariants.  Rewriting cannot use the bytecode
+# cache under PYTHONDONTWRITEBYTECODE (set on the CI machines): it re-parses and recompiles ~150 modules
+# in every test process, ~2 s each here.  Test files and conftest.py are still rewritten.
+# tests/test_suite_config.py checks that this took effect and that test modules are still rewritten.
+_NOT_REWRITTEN = ("hypothesis", "equiv", "proofs", "atari_check")
+
+
+def _skip_rewriting_installed_packages(config) -> None:
+    marked = getattr(getattr(config.pluginmanager, "rewrite_hook", None), "_must_rewrite", None)
+    if isinstance(marked, set):  # pytest's private state; the test above notices if it changes
+        marked.difference_update(_NOT_REWRITTEN)
+
+
+def pytest_configure(config):
+    _skip_rewriting_installed_packages(config)  # before anything imports them
+    # Before any test module is imported: the modules' @settings read the loaded profile.
+    if not _is_xdist_controller(config):
+        _configure_test_process()
 
 
 # Tests that read the whole proofs registry's evaluation (tests/proofs_session.py): through one of these
@@ -50,3 +84,12 @@ def pytest_collection_modifyitems(config, items):
             or f"{module}::{item.originalname}" in _WHOLE_REGISTRY_TESTS
         ):
             item.add_marker(pytest.mark.whole_registry)
+
+
+def pytest_unconfigure(config):
+    # Nothing of this process is used after pytest's last hook.  The interpreter's final garbage collections
+    # would walk every object the suite created (~1-3 s per test process here, and the xdist controller waits
+    # for its workers to exit): frozen objects are left to the operating system.
+    import gc
+
+    gc.freeze()

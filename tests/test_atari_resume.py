@@ -52,6 +52,8 @@ class _ForkedRun:
     below keeps the real ``python -m atari_check`` subprocess."""
 
     def __init__(self, argv: list[str]):
+        import torch._dynamo  # noqa: F401  torch.optim's first use imports it (~3 s); _finish needs it here anyway
+
         from atari_check import cli
 
         self.pid = os.fork()

@@ -1,7 +1,7 @@
 """``python -m proofs``: the table, the JSON document, --claim / --verdict / --wide, and the exit status.
 
-The formatting is tested in-process on the shared evaluation (tests/proofs_session.py); one
-end-to-end subprocess checks the module entry point itself.
+The formatting is tested in-process on the shared evaluation (tests/proofs_session.py); the module entry
+point runs as ``__main__`` in-process, and in a real subprocess in the slow tier.
 """
 
 from __future__ import annotations
@@ -179,10 +179,26 @@ def test_exit_status_is_nonzero_when_an_empirical_claim_is_not_reproduced(fake_r
     assert evaluate_claim(_claim("e", "empirical", ("testonly_cli_pass",))).verdict == "holds"
 
 
-def test_module_entry_point_runs_end_to_end():
-    """The one subprocess: `python -m proofs --claim 1` really evaluates and prints a claim."""
+def test_module_entry_point_runs_end_to_end(monkeypatch, capsys):
+    """`python -m proofs --claim 1` evaluates and prints a claim: proofs/__main__.py run as __main__ in this
+    process (a fresh interpreter costs ~3 s here; test_module_entry_point_in_a_subprocess, -m slow, is one)."""
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["python -m proofs", "--claim", "1"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("proofs", run_name="__main__", alter_sys=True)
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "eq001" in out and "1 claims of the paper: 1 definition" in out
+
+
+@pytest.mark.slow
+def test_module_entry_point_in_a_subprocess():
+    """The same through a real `python -m proofs` process: the installed package and its entry point."""
     proc = subprocess.run(
-        [sys.executable, "-m", "proofs", "--claim", "1"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "proofs", "--claim", "1"], capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 0, proc.stderr
     assert "eq001" in proc.stdout and "1 claims of the paper: 1 definition" in proc.stdout
+
+

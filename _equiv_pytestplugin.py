@@ -1,4 +1,9 @@
-"""pytest plugin of the conformance kit (registered through the ``pytest11`` entry point ``equiv_testing``).
+"""pytest plugin of the conformance kit :mod:`equiv.testing` (the ``pytest11`` entry point ``equiv_testing``).
+
+A top-level module, like hypothesis's ``_hypothesis_pytestplugin``: pytest imports every installed plugin at
+start-up, in every test run of every project in the environment (and in each pytest-xdist controller), and
+importing anything inside the ``equiv`` package runs ``equiv/__init__.py``, which imports torch (~1.7 s here).
+This module imports only pytest until a test asks for ``equiv_check``.
 
 A user's test module::
 
