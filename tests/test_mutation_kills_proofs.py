@@ -410,11 +410,72 @@ def test_check_seconds_is_the_cached_wall_time_and_zero_before_a_run():
     try:
         assert core.check_seconds(cid) == 0.0
         assert core.run_check(cid).outcome == "pass"
-        assert core.check_seconds(cid) >= 0.02
+        assert 0.02 <= core.check_seconds(cid) < 60  # elapsed time, not a clock reading
         assert core.check_seconds("testonly_kills_never_registered") == 0.0
     finally:
         core._CHECKS.pop(cid, None)
         core._CACHE.pop(cid, None)
+
+
+def test_check_result_refuses_malformed_results_with_exact_messages():
+    from proofs.core import OUTCOMES, CheckResult
+
+    def message(**kwargs) -> str:
+        with pytest.raises(ValueError) as info:
+            CheckResult(**kwargs)
+        return str(info.value)
+
+    assert message(outcome="maybe", detail="x") == f"outcome must be one of {OUTCOMES}, got 'maybe'"
+    assert message(outcome="fail", detail="x") == "a failing check must carry a counterexample"
+    assert message(outcome="pass", detail="x", negative_control_gap=1.0) == (
+        "negative_control_gap/threshold given without a negative_control")
+    assert message(outcome="pass", detail="x", negative_control="c", negative_control_gap=1.0) == (
+        "negative control 'c' needs its measured negative_control_gap and the negative_control_threshold it "
+        "must exceed")
+    control = {"outcome": "pass", "detail": "x", "negative_control": "c"}
+    assert message(**control, negative_control_gap=1.0, negative_control_threshold=0.0) == (
+        "negative control gap 1.0 / threshold 0.0 must be finite, threshold > 0")
+    assert message(**control, negative_control_gap=0.5, negative_control_threshold=0.5) == (
+        "negative control 'c' was not refuted: gap 0.5 ≤ threshold 0.5")  # a tie is not a refutation
+    assert CheckResult(**control, negative_control_gap=0.5000001, negative_control_threshold=0.5).control_refuted
+
+
+def test_get_check_names_the_unknown_id_and_says_when_nothing_is_loaded(monkeypatch):
+    from proofs import core
+
+    monkeypatch.setattr(core, "_CHECKS", {"eq001_definition": object()})  # some check is loaded
+    with pytest.raises(ValueError) as info:
+        core.get_check("testonly_kills_no_such_check")
+    assert str(info.value) == "unknown check id 'testonly_kills_no_such_check'"
+    monkeypatch.setattr(core, "_CHECKS", {})
+    with pytest.raises(ValueError) as info:
+        core.get_check("eq001_definition")
+    assert str(info.value) == (
+        "unknown check id 'eq001_definition' (no check is loaded: call proofs.loader.load_checks() first)")
+
+
+def test_run_check_reports_what_a_broken_check_did():
+    """A check that raises, or returns something other than a CheckResult, is an ``error`` whose detail
+    names the exception type and message (the last line of the traceback)."""
+    from proofs import core
+
+    def broken():
+        raise RuntimeError("bug in a check")
+
+    cases = {
+        "testonly_kills_raises": (broken, "check raised RuntimeError: bug in a check"),
+        "testonly_kills_returns_int": (lambda: 42, "check raised TypeError: check 'testonly_kills_returns_int' "
+                                                   "returned int, not CheckResult"),
+    }
+    try:
+        for cid, (func, detail) in cases.items():
+            core.check(cid, kind="numeric")(func)
+            result = core.run_check(cid)
+            assert (result.outcome, result.detail) == ("error", detail)
+    finally:
+        for cid in cases:
+            core._CHECKS.pop(cid, None)
+            core._CACHE.pop(cid, None)
 
 
 # --------------------------------------------------------------------------- symbolic: symbols and helpers
@@ -1049,3 +1110,109 @@ def test_decide_negative_control_scale_and_tie():
     assert small.outcome == "pass"
     with pytest.raises(ArithmeticError, match="is not refuted"):
         decide(10**6 * x, 10**6 * x, w, statement="b", wrong=10**6 * x + sp.Rational(1, 10))
+
+
+def test_decide_thresholds_are_inclusive_where_stated():
+    """Exact ties with the thresholds (the thresholds' own binary values, so the tie is exact at 50 digits):
+    a non-reduced difference of exactly 1e-6 · scale is undecided, not refuted; a negative control that
+    differs by exactly 1e-6 · scale is not refuted."""
+    import sympy as sp
+
+    from proofs import symbolic
+    from proofs.symbolic import decide
+
+    x, w = _witness_x()
+    tie = sp.Rational(symbolic.REFUTE_THRESHOLD)  # exactly the Float's binary value
+    with pytest.raises(ArithmeticError, match="undecided"):
+        decide(tie, sp.Integer(0), w, statement="tie")
+    with pytest.raises(ArithmeticError, match="is not refuted"):
+        decide(x, x, w, statement="control tie", wrong=(tie, sp.Integer(0)))
+
+
+def test_decide_zero_tolerance_is_inclusive_and_relative_to_the_scale(monkeypatch):
+    """After an exact reduction the witness residual may be up to 1e-30 · scale, inclusive.  The reduction is
+    faked (is_zero → True) so that the residual can be put on the boundary."""
+    import sympy as sp
+
+    from proofs import symbolic
+    from proofs.symbolic import decide
+
+    x, w = _witness_x()
+    monkeypatch.setattr(symbolic, "is_zero", lambda diff: True)
+    at_tolerance = sp.Rational(symbolic.ZERO_TOLERANCE)  # scale 1
+    ok = decide(at_tolerance, sp.Integer(0), w, statement="tie", wrong=x)
+    assert ok.outcome == "pass" and ok.measurements["witness_residual"] == float(symbolic.ZERO_TOLERANCE)
+    big = sp.Integer(10**6)  # scale 10⁶: 1e-27 is within 1e-30 · 10⁶, not within 1e-30 / 10⁶
+    assert decide(big + sp.Rational(1, 10**27), big, w, statement="scaled", wrong=x).outcome == "pass"
+    with pytest.raises(ArithmeticError, match="reduced to 0 but is"):
+        decide(big + sp.Rational(1, 10**23), big, w, statement="too far", wrong=x)
+
+
+# --------------------------------------------------------------------------- symbolic: evaluate_many, fmt, exp atoms
+
+
+def test_evaluate_many_keeps_50_digits_and_accepts_only_rounding_size_imaginary_parts(monkeypatch):
+    import mpmath
+    import sympy as sp
+
+    from proofs import symbolic
+    from proofs.symbolic import evaluate, evaluate_many
+
+    x, w = _witness_x()
+    ninth = evaluate(x / 3, w)
+    assert abs(ninth - sp.Rational(1, 9)) < sp.Float("1e-45")  # 50 digits, not a 15-digit Float
+    with pytest.raises(ValueError) as info:  # log(-1/3) = log(1/3) + iπ
+        evaluate(sp.log(-x), w)
+    assert str(info.value).startswith("expression is not real at the witness: ")
+    # imaginary parts up to 1e-40 (inclusive) are rounding: the real part is returned
+    monkeypatch.setattr(symbolic, "_mp_values", lambda exprs, values: [mpmath.mpc(0.5, 1e-40)])
+    assert evaluate_many([x], w) == [sp.Float(0.5, symbolic.WITNESS_DIGITS)]
+    monkeypatch.setattr(symbolic, "_mp_values", lambda exprs, values: [mpmath.mpc(0.5, 2e-40)])
+    with pytest.raises(ValueError, match="not real"):
+        evaluate_many([x], w)
+    monkeypatch.setattr(symbolic, "_mp_values", lambda exprs, values: [mpmath.mpc(0.5, 0.5)])
+    with pytest.raises(ValueError, match="not real"):  # an imaginary part below 1 is not rounding either
+        evaluate_many([x], w)
+
+
+def test_fmt_six_significant_digits_and_zero_below_1e_12():
+    import sympy as sp
+
+    from proofs.symbolic import fmt
+
+    assert fmt(sp.Rational(1, 3)) == "0.333333"
+    assert fmt(sp.Rational(1, 3), digits=3) == "0.333"
+    assert fmt(sp.Float("1e-12")) == "1e-12"  # the boundary itself is shown
+    assert fmt(sp.Rational(1, 10**13)) == "0"
+    # 3e-16 below the tie 0.3333335 (its printed 15-digit decimal is the tie itself): still rounded down
+    assert fmt(sp.Rational(3333335, 10**7) - sp.Rational(3, 10**16)) == "0.333333"
+
+
+def test_exp_of_a_sum_with_a_constant_term_keeps_the_constant_as_a_number():
+    """exp(x + 2) → E_x · e²: the constant term is a number, not a new exponential symbol."""
+    import sympy as sp
+
+    from proofs import symbolic
+
+    x = sp.Symbol("x", positive=True)
+    out = symbolic._exp_to_symbols(sp.exp(x + 2))
+    e_x = symbolic._exp_symbol(x)
+    assert out.free_symbols == {e_x}
+    assert sp.simplify(out / e_x - sp.exp(2)) == 0
+
+
+def test_decide_all_keeps_the_weakest_control_relative_to_its_own_threshold():
+    """The combined result carries the control with the smallest gap / threshold: a gap of 10 over a threshold
+    of 1 (×10) is weaker than 1e-3 over 1e-6 (×1000), although its gap is larger.  Without any control it
+    refuses to pass."""
+    from proofs.core import passed
+    from proofs.symbolic import decide_all
+
+    loose = passed("k = 2", negative_control="loose", negative_control_gap=10.0, negative_control_threshold=1.0)
+    tight = passed("k = 3", negative_control="tight", negative_control_gap=1e-3, negative_control_threshold=1e-6)
+    for order in ((loose, tight), (tight, loose)):
+        combined = decide_all(list(order))
+        assert combined.outcome == "pass" and combined.control() == loose.control()
+    with pytest.raises(ValueError) as info:
+        decide_all([passed("k = 2"), passed("k = 3")])
+    assert str(info.value) == "decide_all: none of the decisions carries a refuted negative control"
