@@ -45,7 +45,7 @@ def _is_xdist_controller(config) -> bool:
 # Installed packages that pytest marks for assertion rewriting because their distributions ship a pytest11
 # plugin (equiv's own kit plugin included), and that need none: equiv, proofs and atari_check contain no
 # assert statement, and hypothesis's asserts are internal invariants.  Rewriting cannot use the bytecode
-# cache under PYTHONDONTWRITEBYTECODE (set on the CI machines): it re-parses and recompiles ~150 modules
+# cache under PYTHONDONTWRITEBYTECODE (set on this machine, so probably on CI's): it re-parses and recompiles ~150 modules
 # in every test process, ~2 s each here.  Test files and conftest.py are still rewritten.
 # tests/test_suite_config.py checks that this took effect and that test modules are still rewritten.
 _NOT_REWRITTEN = ("hypothesis", "equiv", "proofs", "atari_check")
@@ -53,7 +53,7 @@ _NOT_REWRITTEN = ("hypothesis", "equiv", "proofs", "atari_check")
 
 def _skip_rewriting_installed_packages(config) -> None:
     marked = getattr(getattr(config.pluginmanager, "rewrite_hook", None), "_must_rewrite", None)
-    if isinstance(marked, set):  # pytest's private state; the test above notices if it changes
+    if isinstance(marked, set):  # pytest's private state; tests/test_suite_config.py notices if it changes
         marked.difference_update(_NOT_REWRITTEN)
 
 
