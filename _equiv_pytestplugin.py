@@ -13,8 +13,7 @@ A user's test module::
         equiv_check()
 
 is parametrised over every check of :data:`equiv.testing.CHECKS` (``EQUIV_CHECKS = [...]`` in the
-module picks some); a check the adapter has no method for is skipped with the reason.  Nothing heavy
-is imported until a test asks for ``equiv_check`` (hypothesis is only needed then).
+module picks some); a check the adapter has no method for is skipped with the reason.
 """
 
 from __future__ import annotations
