@@ -41,6 +41,7 @@ from .learners import make_learner
 from .run import _setup_torch, device_name, provenance
 
 BENCH_SCHEMA = "atari_check.bench/2"
+BENCH_PROCESSES_SCHEMA = "atari_check.bench_processes/1"
 MIN_ROUNDS = 3
 TRAINING_ALGOS = ("a2c-proper", "sql")
 
@@ -351,6 +352,145 @@ def bench(cfg: Config, rounds: int = 10, seconds: float = 2.0, with_sb3: bool = 
         "sb3_version": getattr(contenders.get("sb3-a2c"), "version", None),
         "provenance": provenance(device) | {"argv": sys.argv},
     }
+
+
+# ------------------------------------------------------------------ whole processes (issue 12 §1)
+
+# stable-baselines3's A2C on its own Atari stack, as its documentation runs it: make_atari_env (AtariWrapper:
+# noop reset, frame skip 4 with max-pooling, episodic life, fire reset, 84x84 gray, reward clipping) +
+# VecFrameStack(4), 16 envs in one process (DummyVecEnv), CnnPolicy, n_steps 5, one torch thread.
+SB3_STACK_PROGRAM = """
+import sys
+import torch
+torch.set_num_threads(1)
+import ale_py, gymnasium
+gymnasium.register_envs(ale_py)
+from stable_baselines3 import A2C
+from stable_baselines3.common.env_util import make_atari_env
+from stable_baselines3.common.vec_env import VecFrameStack
+env_id, num_envs, n_steps, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+env = VecFrameStack(make_atari_env(env_id, n_envs=num_envs, seed=0), n_stack=4)
+A2C("CnnPolicy", env, n_steps=n_steps, device="cpu", seed=0, verbose=0).learn(total_timesteps=steps)
+"""
+SB3_STACK = "sb3-a2c-own-stack"
+
+
+def config_argv(cfg: Config) -> list[str]:
+    """``--field value`` for every field of ``cfg`` that differs from the default (what ``run`` parses)."""
+    import dataclasses
+
+    default, argv = Config(), []
+    for f in dataclasses.fields(Config):
+        value = getattr(cfg, f.name)
+        if value != getattr(default, f.name):
+            argv += ["--" + f.name.replace("_", "-"), str(value).lower() if isinstance(value, bool) else str(value)]
+    return argv
+
+
+def process_commands(cfg: Config, agent_steps: int, algos: tuple[str, ...] = TRAINING_ALGOS) -> dict:
+    """name -> (function of a scratch dir -> argv): ``python -m atari_check run`` per algo, and sb3's stack.
+
+    Both sides do ``agent_steps`` agent steps (ours: frames = agent_steps × frameskip), from interpreter
+    start to exit.  Ours runs with its defaults except ``lockstep_interval = 0`` (sb3 has no diagnostics);
+    it still writes its metrics and checkpoints.
+    """
+    spec = resolve_env(cfg.env)
+    if spec.kind != "atari":
+        raise ValueError(f"the whole-process comparison is with sb3's Atari stack; env must be an Atari game, "
+                         f"got {cfg.env!r}")
+    chunk = cfg.n_steps * cfg.num_envs
+    if agent_steps < chunk or agent_steps % chunk:
+        raise ValueError(f"agent_steps must be a positive multiple of n_steps × num_envs = {chunk} (both sides "
+                         f"then do the same number of updates), got {agent_steps!r}")
+    from .envs import atari_title
+
+    gym_id = f"{atari_title(spec.key)}NoFrameskip-v4"
+    frames = agent_steps * cfg.frameskip
+    out: dict = {}
+    for algo in algos:
+        run_cfg = cfg.replace(algo=algo, frames=frames, lockstep_interval=0)
+        out[algo] = (lambda d, c=run_cfg: [sys.executable, "-m", "atari_check", "run", "--out", f"{d}/run",
+                                           "--no-progress", *config_argv(c)])
+    out[SB3_STACK] = lambda d: [sys.executable, "-c", SB3_STACK_PROGRAM, gym_id, str(cfg.num_envs),
+                                str(cfg.n_steps), str(agent_steps)]
+    return out
+
+
+def time_processes(commands: dict, rounds: int, progress: Callable[[str], None] | None = None,
+                   clock: Callable[[], float] = time.perf_counter) -> tuple[list[dict[str, float]], list]:
+    """Wall seconds of every command in each round (order rotated), each from spawn to exit, in a fresh
+    scratch directory.  A command that fails raises, naming it (a crash must not be timed as fast)."""
+    import subprocess
+    import tempfile
+
+    if rounds < MIN_ROUNDS:
+        raise ValueError(f"rounds must be >= {MIN_ROUNDS} (a ratio from one round is not a result), got {rounds}")
+    orders = rotated_orders(list(commands), rounds)
+    results = []
+    for r, order in enumerate(orders):
+        res = {}
+        for name in order:
+            with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+                argv = commands[name](tmp)
+                t0 = clock()
+                done = subprocess.run(argv, capture_output=True, text=True)
+                res[name] = clock() - t0
+            if done.returncode != 0:
+                raise RuntimeError(f"bench: {name} exited with {done.returncode} in round {r + 1}: "
+                                   f"{done.stderr.strip()[-800:]}")
+            if progress:
+                progress(f"round {r + 1}/{rounds} {name:<18} {res[name]:8.1f} s")
+        results.append(res)
+    return results, orders
+
+
+def summarize_processes(results: list[dict[str, float]], agent_steps: int, reference: str = SB3_STACK) -> dict:
+    """steps/s (agent_steps / wall) per contender, and every other contender / ``reference`` per round."""
+    if len(results) < MIN_ROUNDS:
+        raise ValueError(f"rounds must be >= {MIN_ROUNDS} (a ratio from one round is not a result), "
+                         f"got {len(results)}")
+    names = list(results[0])
+    if any(set(res) != set(names) for res in results) or reference not in names:
+        raise ValueError(f"every round must time every contender, {reference!r} included; got "
+                         f"{[sorted(res) for res in results]}")
+    return {"contenders": {n: {"steps_per_s": spread([agent_steps / res[n] for res in results]),
+                               "wall_s": spread([res[n] for res in results])} for n in names},
+            "ratios": {f"{n} / {reference}": spread([res[reference] / res[n] for res in results])
+                       for n in names if n != reference}}
+
+
+def bench_processes(cfg: Config, agent_steps: int, rounds: int = 3,
+                    progress: Callable[[str], None] | None = None) -> dict:
+    """Whole processes, as a user would run them: ours (``python -m atari_check run``) vs sb3's own stack."""
+    if _sb3_skip_reason(cfg):
+        raise ValueError(f"bench --processes: {_sb3_skip_reason(cfg)}")
+    import stable_baselines3
+
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    commands = process_commands(cfg, agent_steps)
+    results, orders = time_processes(commands, rounds, progress)
+    return {
+        "schema": BENCH_PROCESSES_SCHEMA, "env": cfg.env, "num_envs": cfg.num_envs, "n_steps": cfg.n_steps,
+        "agent_steps": agent_steps, "rounds": rounds, "started": started, "config": cfg.to_dict(),
+        "commands": {n: [a if len(a) < 200 else "<program: atari_check.bench.SB3_STACK_PROGRAM>"
+                         for a in c("<scratch>")] for n, c in commands.items()},
+        "summary": summarize_processes(results, agent_steps), "orders": orders, "per_round": results,
+        "sb3_version": stable_baselines3.__version__,
+        "provenance": provenance(torch.device("cpu")) | {"argv": sys.argv},
+    }
+
+
+def format_bench_processes(result: dict) -> str:
+    s = result["summary"]
+    lines = [(f"bench --processes: {result['env']}, {result['num_envs']} envs x {result['n_steps']} steps, "
+              f"{result['agent_steps']:,} agent steps per process, {result['rounds']} rounds, order rotated"), "",
+             f"{'agent steps/s (spawn to exit)':<34}{'min':>10} {'median':>10} {'max':>10}"]
+    for name, c in s["contenders"].items():
+        lines.append(f"{name:<34}{_fmt_spread(c['steps_per_s'], ',.1f')}")
+    lines += ["", f"{'speed ratio (paired within a round)':<34}{'min':>10} {'median':>10} {'max':>10}"]
+    for name, r in s["ratios"].items():
+        lines.append(f"{name:<34}{_fmt_spread(r, '.3f')}")
+    return "\n".join(lines) + "\n"
 
 
 def _fmt_spread(s: dict, fmt: str) -> str:

@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=_parse_float, default=2.0,
                    help="duration of each contender's measurement in each round [2]")
     p.add_argument("--sb3", action="store_true", help="also time stable-baselines3 A2C (if installed)")
+    p.add_argument("--processes", type=_parse_int, default=None, metavar="AGENT_STEPS",
+                   help="instead: time whole processes (spawn to exit) of `python -m atari_check run` (a2c-proper, "
+                        "sql) and sb3's A2C on its own Atari stack, AGENT_STEPS agent steps each, --rounds rounds")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
     _add_config_options(p, skip=("algo", "frames"))
 
@@ -178,6 +181,17 @@ def main(argv: list[str] | None = None) -> int:
 
             defaults = {"env": "pong", "lr_schedule": "constant"}
             cfg = _config_from(args, **{k: v for k, v in defaults.items() if getattr(args, k, None) is None})
+            if args.processes is not None:
+                from .bench import bench_processes, format_bench_processes
+
+                if args.sb3:
+                    raise ValueError("--processes always includes sb3 (its own stack); drop --sb3")
+                result = bench_processes(cfg, args.processes, rounds=args.rounds,
+                                         progress=lambda line: print(line, file=sys.stderr, flush=True))
+                print(format_bench_processes(result), end="")
+                if args.out:
+                    print(f"wrote {write_bench(result, args.out)}")
+                return 0
             result = bench(cfg, rounds=args.rounds, seconds=args.seconds, with_sb3=args.sb3,
                            progress=lambda line: print(line, file=sys.stderr, flush=True))
             print(format_bench(result), end="")

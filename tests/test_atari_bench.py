@@ -128,3 +128,70 @@ def test_tiny_real_bench_on_minatar_writes_provenance(tmp_path, capsys):
     assert result["provenance"]["git_commit"] and result["config"]["env"] == "MinAtar/Breakout-v1"
     for name in ("env-only", "a2c-proper", "sql"):
         assert result["summary"]["contenders"][name]["steps_per_s"]["n"] == 3
+
+
+# ---------------------------------------------------------------- whole processes vs sb3's own stack
+
+
+def test_process_ratios_are_paired_within_rounds_known_answer():
+    # sb3 takes 10, 12, 30 s; ours 8, 10, 12 s: per-round speed ratios 1.25, 1.2, 2.5 -> median 1.25.
+    # The ratio of median walls would be 12/10 = 1.2, and of mean speeds 1.34: neither is reported.
+    results = [{"a2c-proper": 8.0, B.SB3_STACK: 10.0}, {"a2c-proper": 10.0, B.SB3_STACK: 12.0},
+               {"a2c-proper": 12.0, B.SB3_STACK: 30.0}]
+    s = B.summarize_processes(results, agent_steps=800)
+    r = s["ratios"][f"a2c-proper / {B.SB3_STACK}"]
+    assert (r["min"], r["median"], r["max"]) == (1.2, 1.25, 2.5)
+    assert s["contenders"]["a2c-proper"]["steps_per_s"]["median"] == 80.0  # 800 / 10 s
+    with pytest.raises(ValueError, match="rounds must be >= 3"):
+        B.summarize_processes(results[:2], agent_steps=800)
+    with pytest.raises(ValueError, match="every round must time every contender"):
+        B.summarize_processes(results[:2] + [{"a2c-proper": 1.0}], agent_steps=800)
+
+
+def test_time_processes_rotates_times_each_process_and_names_a_failure(tmp_path):
+    import sys
+
+    log = tmp_path / "log"
+
+    def cmd(name, code=0):
+        return lambda d: [sys.executable, "-c", f"open({str(log)!r}, 'a').write({name!r} + ' ');"
+                                                f"import os; assert os.path.isdir({d!r}); raise SystemExit({code})"]
+
+    clock_calls = iter(range(100))
+    results, orders = B.time_processes({"a": cmd("a"), "b": cmd("b")}, rounds=3,
+                                       clock=lambda: float(next(clock_calls)))
+    assert orders == [["a", "b"], ["b", "a"], ["a", "b"]]
+    assert log.read_text().split() == ["a", "b", "b", "a", "a", "b"]
+    assert results == [{"a": 1.0, "b": 1.0}] * 3  # each timed between its own two clock readings
+    with pytest.raises(RuntimeError, match=r"bench: b exited with 3 in round 1"):
+        B.time_processes({"a": cmd("a"), "b": cmd("b", code=3)}, rounds=3)
+
+
+def test_process_commands_do_the_same_agent_steps_on_both_sides():
+    from atari_check.config import Config
+
+    cfg = Config(env="pong", num_envs=16, n_steps=5, lr_schedule="constant")
+    cmds = B.process_commands(cfg, agent_steps=1600)
+    ours = cmds["a2c-proper"]("/scratch")
+    assert ours[1:7] == ["-m", "atari_check", "run", "--out", "/scratch/run", "--no-progress"]
+    opts = dict(zip(ours[7::2], ours[8::2]))
+    assert opts["--frames"] == "6400" and opts["--lockstep-interval"] == "0"
+    assert "--algo" not in opts and Config().algo == "a2c-proper"  # the default algo is not repeated
+    assert opts["--lr-schedule"] == "constant" and "--num-envs" not in opts  # defaults are not repeated
+    assert cmds["sql"]("/s")[cmds["sql"]("/s").index("--algo") + 1] == "sql"
+    sb3 = cmds[B.SB3_STACK]("/scratch")
+    assert sb3[1] == "-c" and sb3[3:] == ["PongNoFrameskip-v4", "16", "5", "1600"]
+    for bad in (0, 79, 1601):
+        with pytest.raises(ValueError, match="agent_steps must be a positive multiple of n_steps × num_envs = 80"):
+            B.process_commands(cfg, agent_steps=bad)
+    with pytest.raises(ValueError, match="env must be an Atari game, got 'CartPole-v1'"):
+        B.process_commands(cfg.replace(env="CartPole-v1"), agent_steps=1600)
+
+
+def test_config_argv_round_trips_through_the_run_parser():
+    from atari_check.cli import _config_from, build_parser
+    from atari_check.config import Config
+
+    cfg = Config(env="pong", algo="sql", frames=3200, num_envs=8, life_loss_terminal=False, tau=0.02, seed=3)
+    args = build_parser().parse_args(["run", "--out", "x", *B.config_argv(cfg)])
+    assert _config_from(args) == cfg
