@@ -154,8 +154,8 @@ def test_time_processes_rotates_times_each_process_and_names_a_failure(tmp_path)
     log = tmp_path / "log"
 
     def cmd(name, code=0):
-        return lambda d: [sys.executable, "-c", f"open({str(log)!r}, 'a').write({name!r} + ' ');"
-                                                f"import os; assert os.path.isdir({d!r}); raise SystemExit({code})"]
+        return lambda d: [sys.executable, "-c", (f"open({str(log)!r}, 'a').write({name!r} + ' ');"
+                                                 f"import os; assert os.path.isdir({d!r}); raise SystemExit({code})")]
 
     clock_calls = iter(range(100))
     results, orders = B.time_processes({"a": cmd("a"), "b": cmd("b")}, rounds=3,
