@@ -81,6 +81,11 @@ SCORE_RANGES: dict[str, tuple[float, float]] = {
     "qbert": (163.9, 13455.0),
     "seaquest": (68.4, 42054.7),
     "space_invaders": (148.0, 1668.7),
+    # MinAtar (rules v3): low = the uniformly random policy's mean return (results/minatar/random_scores.json),
+    # high = the mean final_score of the pilot's three a2c-proper runs at 2M frames (results/minatar/pilot/),
+    # fixed before the evidence runs by atari_check/scripts/minatar_margins.py (checked by a test).
+    "MinAtar/Breakout-v1": (0.4533333333333333, 5.931769292234027),
+    "MinAtar/SpaceInvaders-v1": (4.176666666666667, 74.54923537106079),
 }
 FINAL_FRACTION = 0.10
 AUC_BINS = 20
@@ -146,12 +151,32 @@ _V2_TESTS = (
                    "2026-12-01"),
 )
 
+# v3 (issue 13, MinAtar): registered at V3_REGISTERED, after the pilot (results/minatar/pilot/, seeds 100-102)
+# and before the first evidence run (seeds 0-4).  Its tests are v2's, re-dated to V3_REGISTERED (v3 as a
+# whole, with its MinAtar margins, is what the runs are judged by), plus a second sensitivity control: the
+# pair a2c-proper vs sql-unscaled, which the CartPole evidence separated.  The MinAtar margins and score
+# ranges are what atari_check/scripts/minatar_margins.py derives from the committed pilot by the rule written
+# in the pilot README before the pilot's numbers were read (tests/test_atari_minatar_rules.py checks both).
+V3_REGISTERED = "2026-12-01T20:55:00+00:00"
+# 2 s over the range came out 18 % (Breakout) and 14 % (SpaceInvaders), so the rule's fallback 0.09 applies to
+# both; its expected TOST power at n = 5 is low (pilot/margins.json: final_score 0 % and 12 %, auc 21 % and 98 %).
+MINATAR_V3_MARGINS: dict[str, float] = {"MinAtar/Breakout-v1": 0.09, "MinAtar/SpaceInvaders-v1": 0.09}
+_V3_TESTS = tuple(dataclasses.replace(t, registered=V3_REGISTERED) for t in _V1_TESTS + _V2_TESTS) + (
+    RegisteredTest("sensitivity_unscaled", "a2c-proper", "sql-unscaled", "difference", "sensitivity", "different",
+                   "design: c = 1/τ = 100 changes learning (CartPole separated it); the difference test must see "
+                   "it at the equivalence pair's n", V3_REGISTERED),
+)
+
 DECISION_RULES: dict[int, RuleSet] = {
     1: RuleSet(1, "2026-11-25", 0.05, 0.10, {}, _V1_TESTS,
                "The CartPole registration (results/cpu/README.md): written before any sql run."),
     2: RuleSet(2, "2026-12-01", 0.05, 0.10, {}, _V1_TESTS + _V2_TESTS,
                "v1 plus the tests of issue 14 §4, written after the CartPole runs: on that data they are post "
                "hoc.  New evidence registers its own (tighter) per-env margin in a new version BEFORE its runs."),
+    3: RuleSet(3, V3_REGISTERED, 0.05, 0.10, MINATAR_V3_MARGINS, _V3_TESTS,
+               "The MinAtar registration (results/minatar/README.md): v2's tests and a second sensitivity control, "
+               "per-game margins from the pilot by the rule of results/minatar/pilot/README.md, registered after "
+               "the pilot and before the evidence runs (timestamp: a run started earlier is post hoc)."),
 }
 LATEST_RULES = max(DECISION_RULES)
 # Backwards-compatible names (the v1 design).
@@ -159,7 +184,7 @@ MARGIN_FRACTION = DECISION_RULES[1].margin_fraction
 ALPHA = DECISION_RULES[1].alpha
 
 # Config fields that may differ between runs of one group (everything else must match).
-_FREE_FIELDS = {"seed", "device", "torch_threads", "env_threads", "checkpoint_interval_s",
+_FREE_FIELDS = {"seed", "device", "torch_threads", "env_threads", "env_overlap", "checkpoint_interval_s",
                 "checkpoint_every_updates", "log_interval", "lockstep_interval", "lockstep_dtype"}
 
 
@@ -287,12 +312,19 @@ def _first_start(group: list[dict]) -> str | None:
 
 
 def _preregistered(test: RegisteredTest, first_start: str | None, override: bool) -> bool | None:
-    """Registered on or before the first run's start date (date granularity); None when unknown."""
+    """Registered before the first run started; None when unknown.
+
+    ``test.registered`` is a date (v1, v2: compared with the start's date, so a run started the
+    same day counts as pre-registered) or a UTC timestamp ``YYYY-MM-DDTHH:MM:SS+00:00`` (v3 on:
+    compared at the second, so a run started earlier the same day is post hoc).
+    """
     if override:
         return False
     if first_start is None:
         return None
-    return test.registered <= first_start[:10]
+    if "T" not in test.registered:
+        return test.registered <= first_start[:10]
+    return dt.datetime.fromisoformat(test.registered) <= dt.datetime.fromisoformat(first_start)
 
 
 def run_test(test: RegisteredTest, xa: np.ndarray, xb: np.ndarray, margin: float, alpha: float) -> dict:
@@ -438,7 +470,7 @@ def compare(dirs: list[str | Path], *, rules: int = LATEST_RULES, margin_fractio
                       "tests": [dataclasses.asdict(t) for t in rule_set.tests]},
             "test": "Welch t-tests (scipy.stats.ttest_ind, equal_var=False) on the difference of means across seeds",
             "verdict_rule": "atari_check.stats module docstring; ci is the (1-2α) Welch CI of mean_a - mean_b",
-            "score_ranges": {k: list(v) for k, v in SCORE_RANGES.items()},
+            "score_ranges": {k: list(v) for k, v in SCORE_RANGES.items() if k in set(env_keys.values())},
             "metrics": {
                 "final_score": f"mean unclipped return of episodes ending in the last {FINAL_FRACTION:.0%} of frames",
                 "auc": f"mean over {AUC_BINS} equal frame bins of the per-bin mean return (score units)",
