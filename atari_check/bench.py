@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from .config import Config
-from .envs import make_vec_env, resolve_env, training_reward_transform
+from .envs import make_vec_env, resolve_env, rollout, training_reward_transform
 from .learners import make_learner
 from .run import _setup_torch, device_name, provenance
 
@@ -185,19 +185,24 @@ class Training:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
+    def _act(self, obs):
+        t0 = self.clock()
+        actions = self.learner.act(obs)
+        self.phases["act"] += self.clock() - t0
+        return actions
+
     def _iteration(self) -> None:
-        clock, ph, obs = self.clock, self.phases, self.obs
-        for t in range(self.cfg.n_steps):
-            t0 = clock()
-            actions = self.learner.act(obs)
+        """The rollout of run.py (``envs.rollout``, overlapped if ``env_overlap``), then one update.  Phases:
+        act (the policy forwards), record, env (the rest of the rollout: stepping and, overlapped, waiting)."""
+        clock, ph = self.clock, self.phases
+        t_start, act_before, record = clock(), ph["act"], 0.0
+        for t, obs, actions, step in rollout(self.env, self._act, self.obs, self.cfg.n_steps):
             t1 = clock()
-            step = self.env.step(actions)
-            t2 = clock()
             self.learner.record(t, obs, actions, step)
-            ph["act"] += t1 - t0
-            ph["env"] += t2 - t1
-            ph["record"] += clock() - t2
-            obs = step.obs
+            record += clock() - t1
+        obs = step.obs
+        ph["record"] += record
+        ph["env"] += clock() - t_start - (ph["act"] - act_before) - record
         t0 = clock()
         self.learner.learn(obs, 0)
         self._sync()

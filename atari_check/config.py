@@ -77,6 +77,10 @@ class Config:
     full_action_space: bool = _field(False, "Atari: all 18 actions")
     max_episode_frames: int = _field(108_000, "Atari: episode truncation in frames (30 min of play)")
     env_threads: int = _field(0, "Atari: emulator threads (0 = ale-py's default)")
+    env_overlap: bool = _field(
+        False, "Atari, actor-critic: two half vector envs, one stepping while the network acts on the other "
+               "(the same transitions; needs an even num_envs)"
+    )
     minatar_sticky_action_prob: float = _field(
         0.1, "MinAtar: probability of repeating the previous action (MinAtar's default and published setting)"
     )
@@ -145,7 +149,7 @@ class Config:
 
 
 # Fields that may differ between the segments of one resumed run.
-RESUMABLE_CHANGES = ("frames", "device", "torch_threads", "env_threads", "checkpoint_interval_s",
+RESUMABLE_CHANGES = ("frames", "device", "torch_threads", "env_threads", "env_overlap", "checkpoint_interval_s",
                      "checkpoint_every_updates", "log_interval")
 
 
@@ -200,7 +204,8 @@ def _validate(cfg: Config) -> None:
     _float(cfg, "minatar_sticky_action_prob", 0.0, 1.0, hi_open=True)
     for name in ("eps_start", "eps_end", "eps_fraction"):
         _float(cfg, name, 0.0, 1.0)
-    for name in ("life_loss_terminal", "fire_reset", "full_action_space", "minatar_difficulty_ramping"):
+    for name in ("life_loss_terminal", "fire_reset", "full_action_space", "minatar_difficulty_ramping",
+                 "env_overlap"):
         if not isinstance(getattr(cfg, name), bool):
             raise ValueError(f"{name} must be a bool, got {getattr(cfg, name)!r}")
     _choice(cfg, "lr_schedule", ("constant", "linear"))
@@ -212,6 +217,11 @@ def _validate(cfg: Config) -> None:
         device == "cpu" or device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())
     ):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if cfg.env_overlap and cfg.num_envs % 2:
+        raise ValueError(f"env_overlap needs an even num_envs (two equal halves), got num_envs={cfg.num_envs}")
+    if cfg.env_overlap and cfg.is_dqn:
+        raise ValueError(f"env_overlap is for the actor-critic algorithms (a DQN learner's ε-greedy draws would "
+                         f"change order), got algo={cfg.algo!r}")
     if cfg.is_dqn:
         if cfg.soft_backup_form == "printed" and cfg.dqn_nstep != 1:
             raise ValueError(

@@ -131,14 +131,22 @@ class VecEnv:
                  stack_num: int = 4, img_size: int = 84, repeat_action_probability: float = 0.0,
                  life_loss_terminal: bool = True, fire_reset: bool = True, full_action_space: bool = False,
                  max_episode_frames: int = 108_000, threads: int = 0, minatar_sticky_action_prob: float = 0.1,
-                 minatar_difficulty_ramping: bool = True):
+                 minatar_difficulty_ramping: bool = True, overlap: bool = False):
         self.spec = spec
         self.num_envs = num_envs
+        # overlap: two AtariVectorEnvs of num_envs/2 (sub-envs 0..h-1 and h..B-1, seeded as one env of B would
+        # be), so that one half steps in ale-py's threads while the caller's network acts on the other
+        self.halves: tuple[slice, slice] | None = None
+        self._parts: list = []
+        if overlap and (spec.kind != ATARI or num_envs % 2):
+            raise ValueError(f"env_overlap needs an Atari env and an even num_envs, got {spec.key!r} with "
+                             f"num_envs={num_envs}")
         if spec.kind == ATARI:
             from ale_py.vector_env import AtariVectorEnv
 
-            self._env = AtariVectorEnv(
-                spec.key, num_envs,
+            sizes = (num_envs // 2, num_envs // 2) if overlap else (num_envs,)
+            self._parts = [AtariVectorEnv(
+                spec.key, size,
                 num_threads=threads,
                 max_num_frames_per_episode=max_episode_frames,
                 repeat_action_probability=repeat_action_probability,
@@ -149,7 +157,10 @@ class VecEnv:
                 episodic_life=False, life_loss_info=life_loss_terminal,
                 reward_clipping=False,  # we log unclipped scores and clip for training ourselves
                 use_fire_reset=fire_reset,
-            )
+            ) for size in sizes]
+            self._env = self._parts[0]
+            if overlap:
+                self.halves = (slice(0, num_envs // 2), slice(num_envs // 2, num_envs))
             self.frames_per_step = frameskip
         elif spec.kind == MINATAR:
             _, game, version = minatar_env.resolve_minatar(spec.key)
@@ -184,42 +195,106 @@ class VecEnv:
         if ids is None:
             return None
         ids = np.asarray(ids)
-        if np.array_equal(ids, np.arange(self.num_envs)):
+        if np.array_equal(ids, np.arange(len(ids))):  # a half's ids count from 0 too
             return None
         return np.argsort(ids)
 
     def reset(self, seed: int) -> np.ndarray:
         """Reset every sub-environment; sub-env i gets seed ``seed + i``."""
+        if self.halves is not None:
+            parts = []
+            for part, half in zip(self._parts, self.halves):
+                obs, info = part.reset(seed=int(seed) + half.start)
+                parts.append(self._reset_done(half, obs, info))
+            return np.concatenate(parts)
         obs, info = self._env.reset(seed=int(seed))
+        return self._reset_done(slice(0, self.num_envs), obs, info)
+
+    def _reset_done(self, rows: slice, obs, info) -> np.ndarray:
         order = self._order(info)
         if order is not None:
             obs = obs[order]
             info = {k: np.asarray(v)[order] for k, v in info.items()}
-        self._prev_done[:] = False
+        self._prev_done[rows] = False
         if self.spec.kind == ATARI:
-            self._prev_episode_frame = np.asarray(info["episode_frame_number"], dtype=np.int64).copy()
+            self._prev_episode_frame[rows] = np.asarray(info["episode_frame_number"], dtype=np.int64)
         return obs
 
     def step(self, actions: np.ndarray) -> Step:
-        obs, reward, terminated, truncated, info = self._env.step(np.asarray(actions, dtype=np.int64))
+        if self.halves is not None:
+            for h, half in enumerate(self.halves):
+                self.send(h, actions[half])
+            return concatenate_steps([self.recv(h) for h in range(len(self.halves))])
+        out = self._env.step(np.asarray(actions, dtype=np.int64))
+        return self._finish(slice(0, self.num_envs), *out)
+
+    def send(self, half: int, actions: np.ndarray) -> None:
+        """Start stepping ``halves[half]`` with ``actions`` (its rows); returns at once (overlap only)."""
+        self._parts[half].send(np.asarray(actions, dtype=np.int64))
+
+    def recv(self, half: int) -> Step:
+        """Wait for the step started by ``send(half, ...)``; the Step of that half's rows."""
+        return self._finish(self.halves[half], *self._parts[half].recv())
+
+    def _finish(self, rows: slice, obs, reward, terminated, truncated, info) -> Step:
         order = self._order(info)
         if order is not None:
             obs, reward, terminated, truncated = obs[order], reward[order], terminated[order], truncated[order]
             info = {k: np.asarray(v)[order] for k, v in info.items()}
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
+        prev_done = self._prev_done[rows]
         if self.spec.kind == ATARI:
             episode_frame = np.asarray(info["episode_frame_number"], dtype=np.int64)
-            continued = episode_frame == self._prev_episode_frame + self._frameskip
-            reset_step = self._prev_done & ~continued
-            self._prev_episode_frame = episode_frame.copy()
+            continued = episode_frame == self._prev_episode_frame[rows] + self._frameskip
+            reset_step = prev_done & ~continued
+            self._prev_episode_frame[rows] = episode_frame
         else:
-            reset_step = self._prev_done.copy()
-        self._prev_done = terminated | truncated
+            reset_step = prev_done.copy()
+        self._prev_done[rows] = terminated | truncated
         return Step(obs, np.asarray(reward, dtype=np.float64), terminated, truncated, reset_step)
 
     def close(self) -> None:
-        self._env.close()
+        for part in self._parts or [self._env]:
+            part.close()
+
+
+def rollout(env: VecEnv, act, obs: np.ndarray, n_steps: int):
+    """The ``n_steps`` vector steps of one rollout from ``obs``: yields ``(t, obs_t, actions_t, step_t)``.
+
+    ``act(obs_rows) -> actions_rows`` is the policy.  On an overlapped env (``env.halves``) each half is
+    sent to ale-py's threads as soon as its actions are known, so the network acts on one half while the
+    other steps; the actions are the same draws in the same row order as one ``act`` on all rows (each half
+    is acted on in row order), and the transitions are those of one env of all rows (tests/test_atari_envs.py).
+    The next rollout's first half-step is not started here: its actions need the updated policy.
+    """
+    if env.halves is None:
+        for t in range(n_steps):
+            actions = act(obs)
+            step = env.step(actions)
+            yield t, obs, actions, step
+            obs = step.obs
+        return
+    first, second = env.halves
+    actions_first = act(obs[first])
+    env.send(0, actions_first)
+    for t in range(n_steps):
+        actions_second = act(obs[second])
+        env.send(1, actions_second)  # half 1 steps while half 0's result is read and acted on
+        step_first = env.recv(0)
+        if t + 1 < n_steps:
+            next_first = act(step_first.obs)
+            env.send(0, next_first)  # half 0 steps while half 1's result is read and the rows recorded
+        step = concatenate_steps([step_first, env.recv(1)])
+        yield t, obs, np.concatenate([actions_first, actions_second]), step
+        obs = step.obs
+        if t + 1 < n_steps:
+            actions_first = next_first
+
+
+def concatenate_steps(steps: list[Step]) -> Step:
+    """The Step of all rows from the Steps of consecutive row blocks (the halves of an overlapped env)."""
+    return Step(*(np.concatenate([getattr(s, f) for s in steps]) for f in Step._fields))
 
 
 def make_vec_env(spec: EnvSpec, cfg) -> VecEnv:
@@ -230,7 +305,7 @@ def make_vec_env(spec: EnvSpec, cfg) -> VecEnv:
         life_loss_terminal=cfg.life_loss_terminal, fire_reset=cfg.fire_reset,
         full_action_space=cfg.full_action_space, max_episode_frames=cfg.max_episode_frames,
         threads=cfg.env_threads, minatar_sticky_action_prob=cfg.minatar_sticky_action_prob,
-        minatar_difficulty_ramping=cfg.minatar_difficulty_ramping,
+        minatar_difficulty_ramping=cfg.minatar_difficulty_ramping, overlap=cfg.env_overlap,
     )
 
 
@@ -242,7 +317,9 @@ def env_settings(spec: EnvSpec, cfg) -> dict:
         return {"kind": GYM, "id": spec.key, "autoreset": "next_step", "frames_per_step": 1,
                 "reward_transform": training_reward_transform(spec, cfg)}
     return {
-        "kind": ATARI, "rom": spec.key, "backend": "ale_py.vector_env.AtariVectorEnv", "autoreset": "next_step",
+        "kind": ATARI, "rom": spec.key, "autoreset": "next_step",
+        "backend": ("two ale_py.vector_env.AtariVectorEnv of num_envs/2 (env_overlap)" if cfg.env_overlap
+                    else "ale_py.vector_env.AtariVectorEnv"),
         "frameskip": cfg.frameskip, "maxpool": True, "noop_max": cfg.noop_max, "grayscale": True,
         "img_size": cfg.img_size, "stack_num": cfg.stack_num,
         "repeat_action_probability": cfg.repeat_action_probability,

@@ -41,7 +41,15 @@ import numpy as np
 import torch
 
 from .config import Config
-from .envs import EnvSpec, EpisodeTracker, env_settings, make_vec_env, resolve_env, training_reward_transform
+from .envs import (
+    EnvSpec,
+    EpisodeTracker,
+    env_settings,
+    make_vec_env,
+    resolve_env,
+    rollout,
+    training_reward_transform,
+)
 from .learners import NonFiniteLoss, make_learner
 from .rundir import (  # noqa: F401  (re-exported: the run directory's API as before the split)
     CHECKPOINT,
@@ -431,10 +439,7 @@ class _Segment:
         cfg, learner, files = self.cfg, self.learner, self.files
         frames_at_start = self.frames
         frames_per_vector_step = cfg.num_envs * self.env.frames_per_step
-        obs = self.obs
-        for t in range(cfg.n_steps):
-            actions = learner.act(obs)
-            step = self.env.step(actions)
+        for t, obs, actions, step in rollout(self.env, learner.act, self.obs, cfg.n_steps):
             self.frames += frames_per_vector_step
             for end_frames, env_index, ret, length in self.tracker.step(step, self.frames):
                 files["episodes.csv"].write({"frames": end_frames, "update": self.updates + 1, "env": env_index,
@@ -442,8 +447,7 @@ class _Segment:
                 self.episodes += 1
                 self.recent = (self.recent + [ret])[-20:]
             learner.record(t, obs, actions, step)
-            obs = step.obs
-        self.obs = obs
+        self.obs = obs = step.obs
         if cfg.lockstep_interval and (self.updates == 0 or (self.updates + 1) % cfg.lockstep_interval == 0):
             for row in learner.lockstep(obs):
                 files["lockstep.csv"].write({"frames": self.frames, "update": self.updates + 1, **row})
