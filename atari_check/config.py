@@ -77,9 +77,9 @@ class Config:
     full_action_space: bool = _field(False, "Atari: all 18 actions")
     max_episode_frames: int = _field(108_000, "Atari: episode truncation in frames (30 min of play)")
     env_threads: int = _field(0, "Atari: emulator threads (0 = ale-py's default)")
-    env_overlap: bool = _field(
-        False, "Atari, actor-critic: two half vector envs, one stepping while the network acts on the other "
-               "(the same transitions; needs an even num_envs)"
+    env_overlap: str = _field(
+        "auto", "two half vector envs, one stepping while the network acts on the other (the same transitions "
+                "and draws): auto (on for Atari actor-critic runs with an even num_envs), on, off"
     )
     minatar_sticky_action_prob: float = _field(
         0.1, "MinAtar: probability of repeating the previous action (MinAtar's default and published setting)"
@@ -113,7 +113,10 @@ class Config:
     log_interval: int = _field(10, "updates per row of updates.csv")
     checkpoint_interval_s: float = _field(120.0, "seconds between checkpoints")
     checkpoint_every_updates: int = _field(0, "also checkpoint every this many updates (0 = off)")
-    torch_threads: int = _field(1, "torch CPU threads (0 = torch's default)")
+    torch_threads: int = _field(
+        1, "torch CPU threads (0 = torch's default); 1: the other core steps the emulators (env_overlap), and 2 "
+           "intra-op threads on 2 shared cores ran ×0.34 as fast (the developers' guide's measurement)"
+    )
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -142,6 +145,8 @@ class Config:
         unknown = sorted(set(d) - names)
         if unknown:
             raise ValueError(f"unknown config field(s) {unknown}; known fields: {sorted(names)}")
+        if isinstance(d.get("env_overlap"), bool):  # a bool in 9c75d57 (and the runs it wrote): False = off
+            d = {**d, "env_overlap": "on" if d["env_overlap"] else "off"}
         return cls(**d)
 
     def replace(self, **changes: Any) -> "Config":
@@ -204,8 +209,7 @@ def _validate(cfg: Config) -> None:
     _float(cfg, "minatar_sticky_action_prob", 0.0, 1.0, hi_open=True)
     for name in ("eps_start", "eps_end", "eps_fraction"):
         _float(cfg, name, 0.0, 1.0)
-    for name in ("life_loss_terminal", "fire_reset", "full_action_space", "minatar_difficulty_ramping",
-                 "env_overlap"):
+    for name in ("life_loss_terminal", "fire_reset", "full_action_space", "minatar_difficulty_ramping"):
         if not isinstance(getattr(cfg, name), bool):
             raise ValueError(f"{name} must be a bool, got {getattr(cfg, name)!r}")
     _choice(cfg, "lr_schedule", ("constant", "linear"))
@@ -217,11 +221,12 @@ def _validate(cfg: Config) -> None:
         device == "cpu" or device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())
     ):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if cfg.env_overlap and cfg.num_envs % 2:
-        raise ValueError(f"env_overlap needs an even num_envs (two equal halves), got num_envs={cfg.num_envs}")
-    if cfg.env_overlap and cfg.is_dqn:
-        raise ValueError(f"env_overlap is for the actor-critic algorithms (a DQN learner's ε-greedy draws would "
-                         f"change order), got algo={cfg.algo!r}")
+    _choice(cfg, "env_overlap", ("auto", "on", "off"))
+    if cfg.env_overlap == "on" and cfg.num_envs % 2:
+        raise ValueError(f"env_overlap='on' needs an even num_envs (two equal halves), got num_envs={cfg.num_envs}")
+    if cfg.env_overlap == "on" and cfg.is_dqn:
+        raise ValueError(f"env_overlap='on' is for the actor-critic algorithms (a DQN learner's ε-greedy draws "
+                         f"would change order), got algo={cfg.algo!r}")
     if cfg.is_dqn:
         if cfg.soft_backup_form == "printed" and cfg.dqn_nstep != 1:
             raise ValueError(

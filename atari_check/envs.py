@@ -297,6 +297,15 @@ def concatenate_steps(steps: list[Step]) -> Step:
     return Step(*(np.concatenate([getattr(s, f) for s in steps]) for f in Step._fields))
 
 
+def overlap_enabled(spec: EnvSpec, cfg) -> bool:
+    """Whether ``cfg.env_overlap`` splits the env: ``auto`` = an Atari actor-critic run with an even
+    num_envs (measured faster there, results unchanged: atari_check/README.md ``bench``); ``on`` is
+    refused where it cannot hold (config validation, and VecEnv for a non-Atari env)."""
+    if cfg.env_overlap == "auto":
+        return spec.kind == ATARI and not cfg.is_dqn and cfg.num_envs % 2 == 0
+    return cfg.env_overlap == "on"
+
+
 def make_vec_env(spec: EnvSpec, cfg) -> VecEnv:
     """Build the vector env of a :class:`~atari_check.config.Config`."""
     return VecEnv(
@@ -305,7 +314,7 @@ def make_vec_env(spec: EnvSpec, cfg) -> VecEnv:
         life_loss_terminal=cfg.life_loss_terminal, fire_reset=cfg.fire_reset,
         full_action_space=cfg.full_action_space, max_episode_frames=cfg.max_episode_frames,
         threads=cfg.env_threads, minatar_sticky_action_prob=cfg.minatar_sticky_action_prob,
-        minatar_difficulty_ramping=cfg.minatar_difficulty_ramping, overlap=cfg.env_overlap,
+        minatar_difficulty_ramping=cfg.minatar_difficulty_ramping, overlap=overlap_enabled(spec, cfg),
     )
 
 
@@ -318,7 +327,7 @@ def env_settings(spec: EnvSpec, cfg) -> dict:
                 "reward_transform": training_reward_transform(spec, cfg)}
     return {
         "kind": ATARI, "rom": spec.key, "autoreset": "next_step",
-        "backend": ("two ale_py.vector_env.AtariVectorEnv of num_envs/2 (env_overlap)" if cfg.env_overlap
+        "backend": ("two ale_py.vector_env.AtariVectorEnv of num_envs/2 (env_overlap)" if overlap_enabled(spec, cfg)
                     else "ale_py.vector_env.AtariVectorEnv"),
         "frameskip": cfg.frameskip, "maxpool": True, "noop_max": cfg.noop_max, "grayscale": True,
         "img_size": cfg.img_size, "stack_num": cfg.stack_num,

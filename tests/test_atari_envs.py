@@ -218,7 +218,7 @@ def test_an_overlapped_run_trains_bit_identically_to_the_plain_one(tmp_path):
     states = {}
     for overlap in (False, True):
         cfg = Config(env="breakout", num_envs=2, n_steps=5, frames=4 * 2 * 5 * 4, seed=3, log_interval=2,
-                     lockstep_interval=0, env_overlap=overlap)
+                     lockstep_interval=0, env_overlap="on" if overlap else "off")
         run(cfg, tmp_path / str(overlap), progress=False)
         ckpt = torch.load(tmp_path / str(overlap) / "checkpoint.pt", weights_only=False)
         losses = [r["loss"] for r in read_csv(tmp_path / str(overlap) / "updates.csv")]
@@ -231,12 +231,33 @@ def test_an_overlapped_run_trains_bit_identically_to_the_plain_one(tmp_path):
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"num_envs": 3}, "env_overlap needs an even num_envs"),
-    ({"algo": "dqn"}, "env_overlap is for the actor-critic algorithms"),
+    ({"num_envs": 3}, "env_overlap='on' needs an even num_envs"),
+    ({"algo": "dqn"}, "env_overlap='on' is for the actor-critic algorithms"),
+    ({"env_overlap": True}, "env_overlap must be one of"),
 ])
-def test_env_overlap_is_refused_where_it_cannot_keep_the_transitions(changes, message):
+def test_env_overlap_on_is_refused_where_it_cannot_keep_the_transitions(changes, message):
     with pytest.raises(ValueError, match=message):
-        Config(env="pong", env_overlap=True, **changes)
+        Config(env="pong", **{"env_overlap": "on", **changes})
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({}, True), ({"algo": "sql"}, True), ({"num_envs": 3}, False), ({"algo": "dqn"}, False),
+    ({"env": "CartPole-v1"}, False), ({"env": "MinAtar/Breakout-v1"}, False), ({"env_overlap": "off"}, False),
+])
+def test_env_overlap_auto_splits_exactly_the_atari_actor_critic_runs(changes, expected):
+    from atari_check.envs import overlap_enabled
+
+    cfg = Config(**{"env": "pong", **changes})
+    assert overlap_enabled(resolve_env(cfg.env), cfg) is expected
+
+
+def test_a_stored_config_from_9c75d57_reads_its_bool_env_overlap():
+    """env_overlap was a bool in 9c75d57; runs it wrote (two committed MinAtar pilot runs) still load."""
+    stored = Config(env="pong").to_dict()
+    assert Config.from_dict({**stored, "env_overlap": False}).env_overlap == "off"
+    assert Config.from_dict({**stored, "env_overlap": True}).env_overlap == "on"
+    with pytest.raises(ValueError, match="env_overlap must be one of"):
+        Config.from_dict({**stored, "env_overlap": "yes"})
 
 
 def test_env_overlap_needs_an_atari_env():
