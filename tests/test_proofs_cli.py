@@ -66,7 +66,8 @@ def test_summary_counts_the_projects_evidence_apart(verdicts):
     line = report.summary(verdicts)
     project = [v for v in verdicts if v.claim.about == "project"]
     assert project and {v.claim.id for v in project} == {
-        "emp_6_cpu_pg_vs_ql", "emp_6_cpu_fig1_proper_vs_naive", "emp_6_cpu_unscaled_unstable"}
+        "emp_6_cpu_pg_vs_ql", "emp_6_cpu_fig1_proper_vs_naive", "emp_6_cpu_unscaled_unstable",
+        "emp_6_minatar_pg_vs_ql", "emp_6_minatar_fig1_proper_vs_naive"}
     assert f"{len(verdicts) - len(project)} claims of the paper" in line
     assert f"{len(project)} of this project's own evidence" in line
 
