@@ -126,20 +126,21 @@ def test_config_label_distinguishes_variants():
 # ------------------------------------------------------------- env_overlap: two halves, the same transitions
 
 
-def _same_steps(a: VecEnv, b: VecEnv, steps: int, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """Assert that ``a`` and ``b`` give identical Steps under one random action sequence; per-row counts of
-    dones and of autoreset steps."""
-    np.testing.assert_array_equal(a.reset(seed=seed), b.reset(seed=seed))
+def _steps(env: VecEnv, steps: int, seed: int = 5) -> list:
+    """The reset observation and the Steps of ``env`` under one fixed random action sequence."""
     rng = np.random.default_rng(0)
-    dones, resets = np.zeros(a.num_envs, int), np.zeros(a.num_envs, int)
-    for t in range(steps):
-        actions = rng.integers(0, a.num_actions, size=a.num_envs)
-        sa, sb = a.step(actions), b.step(actions)
-        for field in sa._fields:
-            np.testing.assert_array_equal(getattr(sa, field), getattr(sb, field), err_msg=f"step {t}: {field}")
-        dones += sa.terminated | sa.truncated
-        resets += sa.reset_step
-    return dones, resets
+    out = [env.reset(seed=seed)]
+    for _ in range(steps):
+        out.append(env.step(rng.integers(0, env.num_actions, size=env.num_envs)))
+    return out
+
+
+def _assert_same(expected: list, env: VecEnv) -> None:
+    got = _steps(env, len(expected) - 1)
+    np.testing.assert_array_equal(got[0], expected[0], err_msg="reset")
+    for t, (a, b) in enumerate(zip(expected[1:], got[1:])):
+        for field in a._fields:
+            np.testing.assert_array_equal(getattr(b, field), getattr(a, field), err_msg=f"step {t}: {field}")
 
 
 def test_overlapped_halves_give_the_transitions_of_one_env_and_a_wrong_seed_is_caught():
@@ -150,8 +151,11 @@ def test_overlapped_halves_give_the_transitions_of_one_env_and_a_wrong_seed_is_c
     spec = resolve_env("breakout")
     full, split = VecEnv(spec, 2), VecEnv(spec, 2, overlap=True)
     assert full.halves is None and split.halves == (slice(0, 1), slice(1, 2))
-    dones, resets = _same_steps(full, split, 250)
-    assert dones[0] >= 3 and dones[1] >= 3 and resets.sum() >= 1, (dones, resets)
+    expected = _steps(full, 250)
+    full.close()
+    dones = sum(s.terminated | s.truncated for s in expected[1:])
+    assert dones[0] >= 3 and dones[1] >= 3 and sum(s.reset_step.sum() for s in expected[1:]) >= 1, dones
+    _assert_same(expected, split)
 
     def seeded_alike(seed):  # both halves from `seed`: sub-env 1 replays sub-env 0
         return np.concatenate([split._reset_done(half, *part.reset(seed=int(seed)))
@@ -159,8 +163,7 @@ def test_overlapped_halves_give_the_transitions_of_one_env_and_a_wrong_seed_is_c
 
     split.reset = seeded_alike
     with pytest.raises(AssertionError):
-        _same_steps(full, split, 250)
-    full.close()
+        _assert_same(expected, split)
     split.close()
 
 
@@ -207,27 +210,33 @@ def test_rollout_sends_each_half_as_soon_as_its_actions_are_known():
         (1, [10, 11, 12, 13], [-10, -11, -12, -13], [20, 21, 22, 23])]
 
 
-def test_an_overlapped_run_trains_bit_identically_to_the_plain_one(tmp_path):
-    """run() on an overlapped env: the same draws in the same row order, so 4 updates of a2c-proper on
-    Breakout leave the same network to the bit and the same logged losses, and run.json says the env was
-    split (the comparison is not vacuous: the rollout order itself is pinned by the stub test above)."""
-    import json
+def test_overlapped_rollouts_train_bit_identically_to_plain_ones():
+    """envs.rollout (the loop of run.py and bench) on an overlapped env: the same draws in the same row
+    order, so 4 updates of a2c-proper on Breakout leave the same network to the bit and the same losses.
+    (The comparison is not vacuous: the rollout order itself is pinned by the stub test above, and
+    test_atari_smoke's Pong run goes through run() with env_overlap = auto, i.e. split.)"""
+    from atari_check.envs import make_vec_env, rollout, training_reward_transform
+    from atari_check.learners import make_learner
 
-    from atari_check.run import read_csv, run
-
-    states = {}
-    for overlap in (False, True):
-        cfg = Config(env="breakout", num_envs=2, n_steps=5, frames=4 * 2 * 5 * 4, seed=3, log_interval=2,
-                     lockstep_interval=0, env_overlap="on" if overlap else "off")
-        run(cfg, tmp_path / str(overlap), progress=False)
-        ckpt = torch.load(tmp_path / str(overlap) / "checkpoint.pt", weights_only=False)
-        losses = [r["loss"] for r in read_csv(tmp_path / str(overlap) / "updates.csv")]
-        states[overlap] = (ckpt["learner"]["net"], losses)
-    (net_a, loss_a), (net_b, loss_b) = states[False], states[True]
-    assert loss_a == loss_b and len(loss_a) == 2
-    assert all(torch.equal(net_a[k], net_b[k]) for k in net_a)
-    backend = json.loads((tmp_path / "True" / "run.json").read_text())["env"]["backend"]
-    assert backend.startswith("two ale_py.vector_env.AtariVectorEnv")
+    nets, losses = [], []
+    for overlap in ("off", "on"):
+        torch.manual_seed(3)
+        cfg = Config(env="breakout", num_envs=2, n_steps=5, frames=4 * 2 * 5 * 4, seed=3, env_overlap=overlap)
+        spec = resolve_env(cfg.env)
+        env = make_vec_env(spec, cfg)
+        assert (env.halves is not None) is (overlap == "on")
+        learner = make_learner(cfg, env, torch.device("cpu"), training_reward_transform(spec, cfg))
+        obs, got = env.reset(seed=3), []
+        for update in range(4):
+            for t, o, actions, step in rollout(env, learner.act, obs, cfg.n_steps):
+                learner.record(t, o, actions, step)
+            obs = step.obs
+            got.append(learner.learn(obs, update * cfg.n_steps * cfg.num_envs * 4)["loss"])
+        env.close()
+        nets.append(learner.net.state_dict())
+        losses.append(got)
+    assert losses[0] == losses[1] and len(set(losses[0])) == 4
+    assert all(torch.equal(nets[0][k], nets[1][k]) for k in nets[0])
 
 
 @pytest.mark.parametrize(("changes", "message"), [
