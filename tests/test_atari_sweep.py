@@ -193,3 +193,20 @@ def test_address_connects_to_an_existing_ray_and_leaves_it_running(tmp_path):
         assert ray.is_initialized() and ray.get(ray.put(7)) == 7  # the cluster outlived the sweep's driver
     finally:
         ray.shutdown()
+
+
+def test_ctrl_c_ends_a_sweep_with_the_resume_hint_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """Ctrl-C reaches the driver inside ray.wait as KeyboardInterrupt; sweep() records the interrupted runs
+    (tested with a real Ray under -m sweep) and the CLI says how to continue, exit code 130 (128 + SIGINT)."""
+    import atari_check.sweep as sweep_module
+    from atari_check import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_module, "sweep", interrupted)
+    code = cli.main(["sweep", "--envs", "CartPole-v1", "--algos", "sql", "--seeds", "0", "--frames", "160",
+                     "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 130 and "sweep interrupted" in err and "run the same command again to continue" in err
+    assert "Traceback" not in err
