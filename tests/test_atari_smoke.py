@@ -56,11 +56,11 @@ PONG_DEFAULT = ("sql", "dqn-soft-kl")
 @pytest.mark.parametrize("algo", [a if a in PONG_DEFAULT else pytest.param(a, marks=pytest.mark.atari)
                                   for a in ALGOS])
 def test_pong_smoke(algo, tmp_path):
-    # 2 envs × 100 steps = 200 agent steps (800 frames).  DQN runs take one lockstep diagnostic on a
-    # replay batch (update 20, once the replay holds complete windows); the actor-critic diagnostics
+    # 2 envs × 60 steps = 120 agent steps (480 frames).  DQN runs take one lockstep diagnostic on a
+    # replay batch (update 12, once the replay holds complete windows); the actor-critic diagnostics
     # on Pong rollouts are tests/test_atari_lockstep.py (they cost ~0.5 s each in float64).
     dqn = algo.startswith("dqn")
-    cfg = Config(env="PongNoFrameskip-v4", frames=800, lockstep_interval=20 if dqn else 0, **_kw(algo))
+    cfg = Config(env="PongNoFrameskip-v4", frames=480, lockstep_interval=12 if dqn else 0, **_kw(algo))
     result = run(cfg, tmp_path / "r", progress=False)
     _check_run(tmp_path / "r", cfg, result, expect_lockstep=dqn)
     info = json.loads((tmp_path / "r" / "run.json").read_text())
@@ -69,8 +69,8 @@ def test_pong_smoke(algo, tmp_path):
         import torch
 
         state = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["learner"]
-        assert state["agent_steps"] == 200
-        assert state["grad_steps"] == (200 - cfg.learning_starts) // cfg.train_interval + 1
+        assert state["agent_steps"] == 120
+        assert state["grad_steps"] == (120 - cfg.learning_starts) // cfg.train_interval + 1 == 11
     assert info["env"]["repeat_action_probability"] == 0.0 and info["env"]["frameskip"] == 4
 
 

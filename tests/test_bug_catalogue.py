@@ -5,8 +5,8 @@ and must fail — by a failing assertion (a check), unless the entry declares th
 row it produces must equal the committed row of tests/BUG_CATALOGUE.md (all but the error column, which
 quotes the first failing example and may change with the hypothesis version).  Separately, every named test
 is run with the same reduced settings on the real implementation and must pass, so that "caught" is
-not an artefact of the settings; and the named tests must be in the default suite (no slow / gpu /
-atari marker).
+not an artefact of the settings (a named test without hypothesis runs unchanged, so its own run in the
+suite is that control); and the named tests must be in the default suite (no slow / gpu / atari marker).
 
 Write mode (``python -m tests.bug_catalogue --write``, which sets EQUIV_WRITE_BUG_CATALOGUE=1 and runs
 this file with -p no:xdist) records the rows instead of comparing them and rewrites the table in the
@@ -60,12 +60,34 @@ def test_bug_is_caught_by_every_named_test(bug: catalogue.Bug):
         assert _without_error_column(committed) == _without_error_column(row), f"{STALE}\nmeasured row:\n{row}"
 
 
-@pytest.mark.parametrize("node_id", NAMED_TESTS, ids=[n.split("::", 1)[1] for n in NAMED_TESTS])
+def _is_property_test(node_id: str) -> bool:
+    return hasattr(catalogue.resolve(node_id)[0], "hypothesis")
+
+
+# Only the property tests need a control run: the reduced settings change their examples.  A named test
+# without hypothesis runs in the catalogue exactly as in the suite (same function, same arguments, no
+# fixtures), so the suite's own run of it, which must pass, is its control.
+PROPERTY_TESTS = [n for n in NAMED_TESTS if _is_property_test(n)]
+
+
+@pytest.mark.parametrize("node_id", PROPERTY_TESTS, ids=[n.split("::", 1)[1] for n in PROPERTY_TESTS])
 def test_named_test_passes_on_the_real_implementation(node_id: str):
-    """The tests that catch the bugs pass on equiv itself with the same reduced settings."""
+    """The property tests that catch the bugs pass on equiv itself with the same reduced settings."""
     assert not catalogue.default_suite_markers(node_id), f"{node_id} is not in the default suite"
     outcome = catalogue.run_test(node_id)
     assert outcome.passed, f"{node_id} fails on the real implementation: {outcome.kind}: {outcome.message}"
+
+
+def test_the_other_named_tests_run_unchanged_in_the_default_suite():
+    """Every named test without hypothesis is in the default suite (so its own run there is the control) and
+    takes no fixture (so the catalogue runs it exactly as pytest does); the split tells the two kinds apart."""
+    others = [n for n in NAMED_TESTS if n not in PROPERTY_TESTS]
+    assert others and PROPERTY_TESTS
+    for node_id in others:
+        function, kwargs = catalogue.resolve(node_id)
+        assert not catalogue.default_suite_markers(node_id), f"{node_id} is not in the default suite"
+        assert set(inspect.signature(function).parameters) == set(kwargs), f"{node_id} takes a fixture"
+    assert _is_property_test(PROPERTY_TESTS[0]) and not _is_property_test(others[0])
 
 
 def test_catalogue_entries_are_well_formed():
