@@ -150,3 +150,33 @@ def test_expected_tost_power_known_answers(margins_script):
     assert margins_script.expected_tost_power(m80, 1.0) == pytest.approx(0.8, abs=1e-12)
     assert margins_script.expected_tost_power(2.0, 1.0) == pytest.approx(0.8, abs=0.01)
     assert margins_script.expected_tost_power(1.0, 1.0) == 0.0  # 1.0 < 1.860 · 0.632 = 1.176
+
+
+def test_store_runs_keeps_finished_runs_whole_skips_the_rest_and_never_overwrites(tmp_path):
+    """The helper that moves sweep results into the repo: finished runs only, metrics byte-identical once
+    unzipped (and read back by compare.read_metrics), checkpoints left behind, an existing target refused
+    before anything is written."""
+    import gzip
+
+    spec = importlib.util.spec_from_file_location("store_runs", SCRIPT.parent / "store_runs.py")
+    store = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(store)
+    src = tmp_path / "sweep"
+    done = _fake_run(src / "MinAtar_Breakout-v1", "a2c-proper", 0, [1.0, 2.0], env="MinAtar/Breakout-v1")
+    _fake_run(src / "MinAtar_Breakout-v1", "sql", 0, [1.0], env="MinAtar/Breakout-v1", status="running")
+    for name in ("updates.csv", "lockstep.csv"):
+        (done / name).write_text(f"frames,{name}\n1,2\n")
+    (done / "checkpoint.pt").write_bytes(b"x")
+    stored, skipped = store.store_runs(src, tmp_path / "repo")
+    assert [p.relative_to(tmp_path / "repo").as_posix() for p in stored] == ["MinAtar_Breakout-v1/a2c-proper/seed0"]
+    assert [p.name for p in skipped] == ["seed0"] and skipped[0].parent.name == "sql"
+    out = stored[0]
+    assert sorted(p.name for p in out.iterdir()) == ["episodes.csv.gz", "lockstep.csv.gz", "run.json",
+                                                      "updates.csv.gz"]
+    for name in ("episodes.csv", "updates.csv", "lockstep.csv"):
+        assert gzip.decompress((out / f"{name}.gz").read_bytes()) == (done / name).read_bytes()
+    assert cmp.read_metrics(out / "episodes.csv") == cmp.read_metrics(done / "episodes.csv")
+    before = (out / "run.json").read_bytes()
+    with pytest.raises(FileExistsError, match="refusing to overwrite 1 stored run"):
+        store.store_runs(src, tmp_path / "repo")
+    assert (out / "run.json").read_bytes() == before
