@@ -324,7 +324,11 @@ def _preregistered(test: RegisteredTest, first_start: str | None, override: bool
         return None
     if "T" not in test.registered:
         return test.registered <= first_start[:10]
-    return dt.datetime.fromisoformat(test.registered) <= dt.datetime.fromisoformat(first_start)
+    start = dt.datetime.fromisoformat(first_start)
+    if start.tzinfo is None:  # run.py writes UTC offsets; a naive time cannot be ordered against the registration
+        raise ValueError(f"run start_time {first_start!r} has no UTC offset, so it cannot be compared with test "
+                         f"{test.id!r} registered at {test.registered}")
+    return dt.datetime.fromisoformat(test.registered) <= start
 
 
 def run_test(test: RegisteredTest, xa: np.ndarray, xb: np.ndarray, margin: float, alpha: float) -> dict:

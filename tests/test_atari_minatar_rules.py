@@ -180,3 +180,10 @@ def test_store_runs_keeps_finished_runs_whole_skips_the_rest_and_never_overwrite
     with pytest.raises(FileExistsError, match="refusing to overwrite 1 stored run"):
         store.store_runs(src, tmp_path / "repo")
     assert (out / "run.json").read_bytes() == before
+
+
+def test_a_start_time_without_utc_offset_is_refused_not_guessed():
+    test = cmp.DECISION_RULES[3].tests[0]
+    assert cmp._preregistered(test, "2026-12-01T21:00:00+00:00", override=False) is True
+    with pytest.raises(ValueError, match="has no UTC offset"):
+        cmp._preregistered(test, "2026-12-01T21:00:00", override=False)

@@ -74,7 +74,14 @@ def test_pong_smoke(algo, tmp_path):
     assert info["env"]["repeat_action_probability"] == 0.0 and info["env"]["frameskip"] == 4
 
 
-@pytest.mark.parametrize("algo", ALGOS)
+# a2c-naive and sql-unscaled differ from a2c-proper only in the loss learn() applies, which
+# tests/test_atari_training_path.py checks for all four actor-critic algorithms on CartPole and Pong rollouts;
+# their CartPole smoke runs (the same run() plumbing) are in the -m atari tier.
+CARTPOLE_DEFAULT = ("a2c-proper", "sql", "dqn", "dqn-soft-kl", "dqn-soft-ent")
+
+
+@pytest.mark.parametrize("algo", [a if a in CARTPOLE_DEFAULT else pytest.param(a, marks=pytest.mark.atari)
+                                  for a in ALGOS])
 def test_cartpole_smoke(algo, tmp_path):
     cfg = Config(env="CartPole-v1", frames=600, lockstep_interval=40, **_kw(algo))  # 60 updates, 2 diagnostics
     result = run(cfg, tmp_path / "r", progress=False)
