@@ -187,3 +187,17 @@ def test_a_start_time_without_utc_offset_is_refused_not_guessed():
     assert cmp._preregistered(test, "2026-12-01T21:00:00+00:00", override=False) is True
     with pytest.raises(ValueError, match="has no UTC offset"):
         cmp._preregistered(test, "2026-12-01T21:00:00", override=False)
+
+
+def test_the_evidence_script_refuses_to_store_a_partial_grid(tmp_path):
+    """`minatar_evidence.sh store` on a sweep with 1 of 40 runs finished stores nothing and says why."""
+    import subprocess
+
+    _fake_run(tmp_path / "sweep" / "MinAtar_Breakout-v1", "a2c-proper", 0, [1.0], env="MinAtar/Breakout-v1")
+    script = SCRIPT.parent / "minatar_evidence.sh"
+    done = subprocess.run(["bash", str(script), "store", str(tmp_path / "sweep")], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 3 and "1 of 40 runs finished: a partial grid is not stored" in done.stderr
+    assert not (Path(cmp.__file__).parent / "results" / "minatar" / "runs").exists()
+    bad = subprocess.run(["bash", str(script), "nonsense", "x"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "step must be grid or store" in bad.stderr

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The MinAtar evidence of issue 13 under decision rules v3 (registered 2026-12-01T20:55:00+00:00 in 8140643;
+# results/minatar/README.md).  Two steps, each resumable:
+#
+#   bash atari_check/scripts/minatar_evidence.sh grid SWEEP_DIR   # run/continue the 40-run grid (Ray)
+#   bash atari_check/scripts/minatar_evidence.sh store SWEEP_DIR  # only when all 40 runs are finished
+#
+# `grid` must run from a checkout that nobody edits while it runs (the 2026-12-01 grid ran from a separate
+# worktree at 8140643 with its own venv): a resumed segment imports whatever code is on disk.
+set -eu
+cd "$(dirname "$0")/../.."
+STEP="${1:?grid or store}"
+DIR="${2:?sweep directory}"
+PY="${PY:-python}"
+ENVS="MinAtar/Breakout-v1 MinAtar/SpaceInvaders-v1"
+ALGOS="a2c-proper sql sql-unscaled a2c-naive"
+case "$STEP" in
+  grid)
+    if [ -n "$(git status --porcelain)" ]; then echo "the checkout is dirty: runs would not match a commit" >&2; exit 3; fi
+    # shellcheck disable=SC2086
+    nice -n 10 "$PY" -m atari_check sweep --envs $ENVS --algos $ALGOS --seeds 0 1 2 3 4 --frames 2000000 \
+      --out "$DIR" --num-cpus "${NUM_CPUS:-2}" ;;
+  store)
+    n=$(find "$DIR" -name run.json -exec grep -l '"status": "finished"' {} + | wc -l)
+    if [ "$n" -ne 40 ]; then echo "$n of 40 runs finished: a partial grid is not stored" >&2; exit 3; fi
+    "$PY" atari_check/scripts/store_runs.py "$DIR" atari_check/results/minatar/runs
+    "$PY" -m atari_check compare atari_check/results/minatar/runs --out atari_check/results/minatar --rules 3
+    "$PY" -m atari_check plot atari_check/results/minatar/runs --out atari_check/results/minatar/minatar_learning_curves.png ;;
+  *) echo "step must be grid or store, got $STEP" >&2; exit 2 ;;
+esac
