@@ -156,6 +156,15 @@ def test_overlapped_halves_give_the_transitions_of_one_env_and_a_wrong_seed_is_c
     dones = sum(s.terminated | s.truncated for s in expected[1:])
     assert dones[0] >= 3 and dones[1] >= 3 and sum(s.reset_step.sum() for s in expected[1:]) >= 1, dones
     _assert_same(expected, split)
+    # rollout() reads a half's Step after that half was sent its next actions: ale-py must hand out a fresh
+    # buffer per recv (it does in 0.12.1), or the rows recorded would be those of the step in flight
+    split.send(0, np.zeros(1, np.int64))
+    held = split.recv(0)
+    kept = {f: getattr(held, f).copy() for f in held._fields}
+    for _ in range(5):
+        split.send(0, np.ones(1, np.int64))
+        split.recv(0)
+    assert all(np.array_equal(getattr(held, f), kept[f]) for f in held._fields)
 
     def seeded_alike(seed):  # both halves from `seed`: sub-env 1 replays sub-env 0
         return np.concatenate([split._reset_done(half, *part.reset(seed=int(seed)))
@@ -164,6 +173,7 @@ def test_overlapped_halves_give_the_transitions_of_one_env_and_a_wrong_seed_is_c
     split.reset = seeded_alike
     with pytest.raises(AssertionError):
         _assert_same(expected, split)
+    del split.reset  # break the split -> seeded_alike -> split cycle, so that the emulators are freed now
     split.close()
 
 
