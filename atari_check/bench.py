@@ -469,6 +469,9 @@ def bench_processes(cfg: Config, agent_steps: int, rounds: int = 3,
     """Whole processes, as a user would run them: ours (``python -m atari_check run``) vs sb3's own stack."""
     if _sb3_skip_reason(cfg):
         raise ValueError(f"bench --processes: {_sb3_skip_reason(cfg)}")
+    if cfg.device != "cpu":
+        raise ValueError(f"bench --processes runs sb3's stack on the CPU, so ours must run there too; device must "
+                         f"be 'cpu', got {cfg.device!r}")
     import stable_baselines3
 
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -583,8 +583,14 @@ def _wrap(line: str) -> str:
 
 
 def check_out_dir(out_dir: str | Path, inputs: list[str | Path]) -> Path:
-    """Refuse an output folder inside (or equal to) an input folder, where the summary would be collected."""
+    """Refuse an output folder inside (or equal to) an input folder, where the summary would be collected, or
+    inside a ``pilot`` folder of the results tree (a pilot is never evidence, and the registry collects every
+    compare.json below results/<scale>/)."""
     out = Path(out_dir).resolve()
+    results = (Path(__file__).resolve().parent / "results").resolve()
+    if results in out.parents and "pilot" in out.relative_to(results).parts:
+        raise ValueError(f"--out {str(out_dir)!r} is inside a pilot folder of {results}: the claims registry would "
+                         f"count the pilot as evidence; write pilot summaries outside atari_check/results")
     for d in inputs:
         d_res = Path(d).resolve()
         if out == d_res or d_res in out.parents:

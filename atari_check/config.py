@@ -78,8 +78,9 @@ class Config:
     max_episode_frames: int = _field(108_000, "Atari: episode truncation in frames (30 min of play)")
     env_threads: int = _field(0, "Atari: emulator threads (0 = ale-py's default)")
     env_overlap: str = _field(
-        "auto", "two half vector envs, one stepping while the network acts on the other (the same transitions "
-                "and draws): auto (on for Atari actor-critic runs with an even num_envs), on, off"
+        "auto", "two half vector envs, one stepping while the network acts on the other (the same transitions, "
+                "and on the CPU the same draws): auto (on for Atari actor-critic CPU runs with an even num_envs), "
+                "on, off"
     )
     minatar_sticky_action_prob: float = _field(
         0.1, "MinAtar: probability of repeating the previous action (MinAtar's default and published setting)"

@@ -298,11 +298,13 @@ def concatenate_steps(steps: list[Step]) -> Step:
 
 
 def overlap_enabled(spec: EnvSpec, cfg) -> bool:
-    """Whether ``cfg.env_overlap`` splits the env: ``auto`` = an Atari actor-critic run with an even
-    num_envs (measured faster there, results unchanged: atari_check/README.md ``bench``); ``on`` is
+    """Whether ``cfg.env_overlap`` splits the env: ``auto`` = an Atari actor-critic run on the CPU with an
+    even num_envs (measured faster there, results bit-identical: atari_check/README.md ``bench``, and
+    tests/test_atari_envs.py).  Not on CUDA: there two half-batch draws advance the generator differently
+    from one full draw, and kernels may differ by batch size, which no test here has checked.  ``on`` is
     refused where it cannot hold (config validation, and VecEnv for a non-Atari env)."""
     if cfg.env_overlap == "auto":
-        return spec.kind == ATARI and not cfg.is_dqn and cfg.num_envs % 2 == 0
+        return spec.kind == ATARI and not cfg.is_dqn and cfg.num_envs % 2 == 0 and cfg.device == "cpu"
     return cfg.env_overlap == "on"
 
 

@@ -262,6 +262,7 @@ def test_env_overlap_on_is_refused_where_it_cannot_keep_the_transitions(changes,
 @pytest.mark.parametrize(("changes", "expected"), [
     ({}, True), ({"algo": "sql"}, True), ({"num_envs": 3}, False), ({"algo": "dqn"}, False),
     ({"env": "CartPole-v1"}, False), ({"env": "MinAtar/Breakout-v1"}, False), ({"env_overlap": "off"}, False),
+    ({"device": "cuda"}, False), ({"device": "cuda", "env_overlap": "on"}, True),
 ])
 def test_env_overlap_auto_splits_exactly_the_atari_actor_critic_runs(changes, expected):
     from atari_check.envs import overlap_enabled

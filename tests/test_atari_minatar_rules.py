@@ -150,6 +150,7 @@ def test_expected_tost_power_known_answers(margins_script):
     assert margins_script.expected_tost_power(m80, 1.0) == pytest.approx(0.8, abs=1e-12)
     assert margins_script.expected_tost_power(2.0, 1.0) == pytest.approx(0.8, abs=0.01)
     assert margins_script.expected_tost_power(1.0, 1.0) == 0.0  # 1.0 < 1.860 · 0.632 = 1.176
+    assert margins_script.expected_tost_power(1.0, 0.0) == 1.0  # no spread: the CI is the point 0
 
 
 def test_store_runs_keeps_finished_runs_whole_skips_the_rest_and_never_overwrites(tmp_path):
@@ -180,6 +181,10 @@ def test_store_runs_keeps_finished_runs_whole_skips_the_rest_and_never_overwrite
     with pytest.raises(FileExistsError, match="refusing to overwrite 1 stored run"):
         store.store_runs(src, tmp_path / "repo")
     assert (out / "run.json").read_bytes() == before
+    (done / "lockstep.csv").unlink()  # a finished run with a metrics file missing: nothing is written
+    with pytest.raises(FileNotFoundError, match="1 file"):
+        store.store_runs(src, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
 
 
 def test_a_start_time_without_utc_offset_is_refused_not_guessed():
@@ -194,10 +199,36 @@ def test_the_evidence_script_refuses_to_store_a_partial_grid(tmp_path):
     import subprocess
 
     _fake_run(tmp_path / "sweep" / "MinAtar_Breakout-v1", "a2c-proper", 0, [1.0], env="MinAtar/Breakout-v1")
+    import os
+
     script = SCRIPT.parent / "minatar_evidence.sh"
+    env = {**os.environ, "RESULTS": str(tmp_path / "results")}  # never the repository's results tree
     done = subprocess.run(["bash", str(script), "store", str(tmp_path / "sweep")], capture_output=True, text=True,
-                          check=False)
+                          check=False, env=env)
     assert done.returncode == 3 and "1 of 40 runs finished: a partial grid is not stored" in done.stderr
-    assert not (Path(cmp.__file__).parent / "results" / "minatar" / "runs").exists()
+    assert not (tmp_path / "results").exists()
     bad = subprocess.run(["bash", str(script), "nonsense", "x"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "step must be grid or store" in bad.stderr
+
+
+def test_the_spread_is_the_larger_of_the_two_metrics_sds(margins_script, tmp_path):
+    """Runs whose last episodes all score 10 (final_score SD 0) but whose early episodes differ by seed
+    (auc SD 0.9): s must be the auc SD, not the final_score one.  Episode i of 20 ends in frame bin i."""
+    env = "MinAtar/Breakout-v1"
+    random = tmp_path / "random.json"
+    random.write_text(json.dumps({"scores": {env: {"mean": 0.5}}}))
+    for seed, early in zip((100, 101, 102), (8.0, 9.0, 10.0)):
+        _fake_run(tmp_path / "runs", "a2c-proper", seed, [early] * 18 + [10.0] * 2, env=env)
+    got = margins_script.derive(tmp_path / "runs", random)["games"][env]
+    assert got["sd"]["final_score"] == 0.0 and got["high"] == 10.0
+    assert got["sd"]["auc"] == pytest.approx(0.9, rel=1e-12)  # auc = (18·early + 20) / 20
+    assert got["s"] == got["sd"]["auc"] and got["margin"] == pytest.approx(1.8, rel=1e-12)
+
+
+def test_a_pilot_summary_is_never_written_into_the_results_tree(tmp_path):
+    """compare's default --out for the pilot runs would be results/minatar/pilot/, where the claims registry
+    collects compare.json files: refused, naming the reason; an --out outside the results tree is accepted."""
+    pilot = Path(cmp.__file__).parent / "results" / "minatar" / "pilot" / "v3"
+    with pytest.raises(ValueError, match="inside a pilot folder"):
+        cmp.check_out_dir(pilot.parent, [pilot])
+    assert cmp.check_out_dir(tmp_path / "pilot-summary", [pilot]) == tmp_path / "pilot-summary"

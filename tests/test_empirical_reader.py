@@ -154,24 +154,20 @@ def test_the_empirical_checks_read_the_committed_cpu_evidence():
 
 def test_the_minatar_checks_read_their_own_scale_and_are_pending_until_the_grid_is_compared(tmp_path,
                                                                                            monkeypatch):
-    """No compare.json under results/minatar/ (the grid is registered, not finished): both MinAtar checks are
-    pending.  The same checks on a MinAtar document under a temporary root decide from it (a "different"
+    """No compare.json under <results>/minatar/: both MinAtar checks are pending.  The same checks on a MinAtar document under a temporary root decide from it (a "different"
     equivalence fails; an "inferior" Fig. 1 fails), and a Pong document there is not theirs (pending)."""
     import proofs.empirical as emp
-    from proofs.checks.section6_experiments import (
-        empirical_minatar_fig1_noninferiority as fig1,
-        empirical_minatar_pg_vs_ql as equivalence,
-    )
+    from proofs.checks.section6_experiments import empirical_minatar_fig1_noninferiority as fig1
+    from proofs.checks.section6_experiments import empirical_minatar_pg_vs_ql as equivalence
 
     def run_check(name):  # the check functions themselves: core.run_check caches its first answer
         return {"empirical_minatar_pg_vs_ql": equivalence, "empirical_minatar_fig1_noninferiority": fig1}[name]()
 
-    assert not list((emp.RESULTS_ROOT / "minatar").rglob("compare.json"))
+    monkeypatch.setattr(emp, "RESULTS_ROOT", tmp_path)  # a results tree without MinAtar summaries
+    (tmp_path / "minatar").mkdir()
     assert run_check("empirical_minatar_pg_vs_ql").outcome == "pending"
     assert run_check("empirical_minatar_fig1_noninferiority").outcome == "pending"
-    monkeypatch.setattr(emp, "RESULTS_ROOT", tmp_path)
     path = tmp_path / "minatar" / "compare.json"
-    path.parent.mkdir(parents=True)
 
     def write(rows):
         path.write_text(json.dumps({"schema": "equiv.compare/2", "comparisons": rows, "provenance": {},

@@ -12,19 +12,22 @@ cd "$(dirname "$0")/../.."
 STEP="${1:?grid or store}"
 DIR="${2:?sweep directory}"
 PY="${PY:-python}"
+RESULTS="${RESULTS:-atari_check/results/minatar}"  # where `store` writes (tests point it elsewhere)
 ENVS="MinAtar/Breakout-v1 MinAtar/SpaceInvaders-v1"
 ALGOS="a2c-proper sql sql-unscaled a2c-naive"
 case "$STEP" in
   grid)
-    if [ -n "$(git status --porcelain)" ]; then echo "the checkout is dirty: runs would not match a commit" >&2; exit 3; fi
+    if [ -n "$(git status --porcelain)" ]; then
+      echo "the checkout is dirty: runs would not match a commit" >&2; exit 3
+    fi
     # shellcheck disable=SC2086
     nice -n 10 "$PY" -m atari_check sweep --envs $ENVS --algos $ALGOS --seeds 0 1 2 3 4 --frames 2000000 \
       --out "$DIR" --num-cpus "${NUM_CPUS:-2}" ;;
   store)
     n=$(find "$DIR" -name run.json -exec grep -l '"status": "finished"' {} + | wc -l)
     if [ "$n" -ne 40 ]; then echo "$n of 40 runs finished: a partial grid is not stored" >&2; exit 3; fi
-    "$PY" atari_check/scripts/store_runs.py "$DIR" atari_check/results/minatar/runs
-    "$PY" -m atari_check compare atari_check/results/minatar/runs --out atari_check/results/minatar --rules 3
-    "$PY" -m atari_check plot atari_check/results/minatar/runs --out atari_check/results/minatar/minatar_learning_curves.png ;;
+    "$PY" atari_check/scripts/store_runs.py "$DIR" "$RESULTS/runs"
+    "$PY" -m atari_check compare "$RESULTS/runs" --out "$RESULTS" --rules 3
+    "$PY" -m atari_check plot "$RESULTS/runs" --out "$RESULTS/minatar_learning_curves.png" ;;
   *) echo "step must be grid or store, got $STEP" >&2; exit 2 ;;
 esac

@@ -48,6 +48,8 @@ def expected_tost_power(margin: float, sd: float, n: int = 5, alpha: float = 0.0
     d ± t₀.₉₅,₂ₙ₋₂ · √(2/n) · sd must lie inside ±margin, with d ~ N(0, 2·sd²/n) (normal approximation)."""
     from scipy import stats
 
+    if sd == 0.0:  # no spread: the CI is the point 0, inside any margin > 0
+        return 1.0 if margin > 0 else 0.0
     se = math.sqrt(2.0 / n) * sd
     slack = margin - stats.t.ppf(1.0 - alpha, 2 * n - 2) * se
     return max(0.0, 2.0 * float(stats.norm.cdf(slack / se)) - 1.0)
