@@ -195,3 +195,11 @@ def test_config_argv_round_trips_through_the_run_parser():
     cfg = Config(env="pong", algo="sql", frames=3200, num_envs=8, life_loss_terminal=False, tau=0.02, seed=3)
     args = build_parser().parse_args(["run", "--out", "x", *B.config_argv(cfg)])
     assert _config_from(args) == cfg
+
+
+def test_bench_processes_refuses_a_non_cpu_device():
+    pytest.importorskip("stable_baselines3")
+    from atari_check.config import Config
+
+    with pytest.raises(ValueError, match="device must be 'cpu', got 'cuda'"):
+        B.bench_processes(Config(env="pong", device="cuda"), agent_steps=80)
