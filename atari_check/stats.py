@@ -38,7 +38,15 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats as ss
+
+
+def _ss():
+    """scipy.stats, imported on first use (~1.3 s here): ``compare``, the claims registry and every test
+    process import this module whether or not they compute a statistic."""
+    from scipy import stats
+
+    return stats
+
 
 STATS = ("mean", "iqm")
 
@@ -69,7 +77,7 @@ def welch(a, b) -> tuple[float, float, float]:
     diff = float(a.mean() - b.mean())
     if se == 0.0:
         return diff, 0.0, float(len(a) + len(b) - 2)
-    return diff, se, float(ss.ttest_ind(a, b, equal_var=False).df)
+    return diff, se, float(_ss().ttest_ind(a, b, equal_var=False).df)
 
 
 class _Welch:
@@ -88,15 +96,15 @@ class _Welch:
             return 0.0 if {"greater": d > 0, "less": d < 0, "two-sided": d != 0}[alternative] else 1.0
         z = d / self.se
         if alternative == "greater":
-            return float(ss.t.sf(z, self.df))
+            return float(_ss().t.sf(z, self.df))
         if alternative == "less":
-            return float(ss.t.cdf(z, self.df))
-        return float(min(1.0, 2.0 * ss.t.sf(abs(z), self.df)))
+            return float(_ss().t.cdf(z, self.df))
+        return float(min(1.0, 2.0 * _ss().t.sf(abs(z), self.df)))
 
     def ci(self, tail: float) -> tuple[float, float]:
         """The two-sided (1 − 2·tail) CI d̂ ± t_{1−tail}·se; the quantile is t.isf(tail), exact even where
         1 − tail rounds to 1 (tail < 1.1e-16)."""
-        h = 0.0 if self.se == 0.0 else float(ss.t.isf(tail, self.df)) * self.se
+        h = 0.0 if self.se == 0.0 else float(_ss().t.isf(tail, self.df)) * self.se
         return self.diff - h, self.diff + h
 
 
@@ -163,13 +171,13 @@ def _stat(name: str):
     if name == "mean":
         return lambda x, axis=-1: np.mean(x, axis=axis)
     if name == "iqm":
-        return lambda x, axis=-1: ss.trim_mean(x, 0.25, axis=axis)
+        return lambda x, axis=-1: _ss().trim_mean(x, 0.25, axis=axis)
     raise ValueError(f"stat must be one of {STATS}, got {name!r}")
 
 
 def iqm(x) -> float:
     """Interquartile mean: the mean of the middle 50% (``scipy.stats.trim_mean(x, 0.25)``)."""
-    return float(ss.trim_mean(np.asarray(x, float), 0.25))
+    return float(_ss().trim_mean(np.asarray(x, float), 0.25))
 
 
 def _check_boot(n_boot: int, level: float) -> None:
@@ -187,7 +195,7 @@ def _percentile_ci(samples: tuple[np.ndarray, ...], statistic, n_boot: int, seed
     not finite can only come from float64 overflow in the statistic on some resample (|scores| near
     1e308): refused with a ValueError naming ``names``, never reported as a CI.
     """
-    res = ss.bootstrap(samples, statistic, n_resamples=n_boot, method="percentile", vectorized=True,
+    res = _ss().bootstrap(samples, statistic, n_resamples=n_boot, method="percentile", vectorized=True,
                        confidence_level=level, rng=np.random.default_rng(seed))
     lo, hi = np.atleast_1d(res.confidence_interval.low), np.atleast_1d(res.confidence_interval.high)
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
@@ -242,7 +250,7 @@ def normalise(scores, score_range: tuple[float, float]) -> np.ndarray:
 
 
 def _pooled_iqm(*games, axis=-1):
-    return ss.trim_mean(np.concatenate(games, axis=axis), 0.25, axis=axis)
+    return _ss().trim_mean(np.concatenate(games, axis=axis), 0.25, axis=axis)
 
 
 def aggregate_iqm(games: Sequence) -> float:

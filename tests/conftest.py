@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+import pytest  # already imported by the running pytest: free
+
 
 def _configure_test_process() -> None:
     import torch
@@ -74,11 +76,26 @@ _WHOLE_REGISTRY_TESTS = {
 }
 
 
+# Test modules whose tests all run in one xdist worker (with `--dist loadgroup`): the harness tests import
+# gymnasium/ALE, MinAtar (with matplotlib), scipy.stats, TorchRL and Stable-Baselines3 and build torch optimisers
+# (whose first construction imports torch._dynamo), ~5 s of first-use imports per process that the other worker,
+# running equiv's and proofs' tests, then never pays.  tests/test_suite_config.py checks the grouping.
+HARNESS_GROUP = "harness"
+
+
+def is_harness_module(name: str) -> bool:
+    return name.startswith(("test_atari_", "test_mutation_kills_atari_")) or name == "test_conformance.py"
+
+
+# tryfirst: pytest-xdist's worker hook, registered after this conftest and so called before it, reads the
+# xdist_group marks (into the node ids the scheduler groups by) in the same hook.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    import pytest
 
     for item in items:
         module = item.path.name
+        if is_harness_module(module):
+            item.add_marker(pytest.mark.xdist_group(HARNESS_GROUP))
         if module.startswith("test_proofs_") and (
             _WHOLE_REGISTRY_FIXTURES & set(item.fixturenames)
             or f"{module}::{item.originalname}" in _WHOLE_REGISTRY_TESTS

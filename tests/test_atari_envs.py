@@ -144,16 +144,16 @@ def _assert_same(expected: list, env: VecEnv) -> None:
 
 
 def test_overlapped_halves_give_the_transitions_of_one_env_and_a_wrong_seed_is_caught():
-    """Breakout with life loss as termination, 2 envs, 250 random vector steps: every field of every Step of
+    """Breakout with life loss as termination, 2 envs, 150 random vector steps: every field of every Step of
     the split env (sub-env 0 and sub-env 1 in two AtariVectorEnvs) equals the one-env Step, with terminations
     in both halves and autoreset steps.  Negative control: a second half seeded like the first (the seed
     offset a naive split forgets) is caught."""
     spec = resolve_env("breakout")
     full, split = VecEnv(spec, 2), VecEnv(spec, 2, overlap=True)
     assert full.halves is None and split.halves == (slice(0, 1), slice(1, 2))
-    expected = _steps(full, 250)
+    expected = _steps(full, 150)
     full.close()
-    dones = sum(s.terminated | s.truncated for s in expected[1:])
+    dones = sum(s.terminated | s.truncated for s in expected[1:])  # (6, 4) with ale-py 0.12.1
     assert dones[0] >= 3 and dones[1] >= 3 and sum(s.reset_step.sum() for s in expected[1:]) >= 1, dones
     _assert_same(expected, split)
     # rollout() reads a half's Step after that half was sent its next actions: ale-py must hand out a fresh

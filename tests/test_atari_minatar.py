@@ -15,11 +15,11 @@ import pytest
 import torch
 
 # minatar is imported inside the tests, not here: its import pulls in seaborn, pandas and matplotlib (~3 s), and
-# every xdist worker imports every test module at collection.  The group keeps these tests on one worker.
+# every xdist worker imports every test module at collection.  The harness group (tests/conftest.py) keeps
+# these tests on one worker.
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("minatar") is None,
                        reason="the optional extra minatar is not installed (pip install -e .[minatar])"),
-    pytest.mark.xdist_group("minatar"),
 ]
 
 from atari_check import minatar_env

@@ -46,8 +46,7 @@ TOL = 1e-10  # float64 rounding is ~1e-15 relative; see the module docstring
 WRONG = 1e-6  # a negative control must move the result by at least this much (relative): 1e4 × TOL
 NO_CLIP = 1e9  # grad-norm clip that never binds: the captured gradient is the loss's own
 
-# One xdist worker runs this file (with `--dist loadgroup`), so each rollout below is played once.
-pytestmark = [pytest.mark.xdist_group("training_path")]
+# One xdist worker runs this file (the harness group of tests/conftest.py), so each rollout below is played once.
 
 
 # ------------------------------------------------------------------------------------------ rollouts

@@ -18,9 +18,8 @@ from equiv.testing.report import default_dtype, installed, render, sections
 from equiv.testing.runner import load_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
-# One xdist worker runs this file (with `--dist loadgroup`): it alone imports torchrl (~4 s, torch._dynamo
-# included) and Stable-Baselines3 (~2.5 s).
-pytestmark = [pytest.mark.xdist_group("conformance")]
+# One xdist worker runs this file (the harness group of tests/conftest.py): it alone imports torchrl (~4 s,
+# torch._dynamo included) and Stable-Baselines3 (~2.5 s).
 REPORT = ROOT / "equiv" / "testing" / "REPORT.md"
 
 needs_torchrl = pytest.mark.skipif(not installed("torchrl"), reason="torchrl not installed (equiv[conformance])")

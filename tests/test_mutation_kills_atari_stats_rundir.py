@@ -50,7 +50,6 @@ import re
 import numpy as np
 import pytest
 import torch
-from scipy import stats as ss
 
 from atari_check import rundir, stats
 from atari_check.config import RESUMABLE_CHANGES, Config
@@ -246,6 +245,7 @@ def _mean(*s, axis=-1):
 
 
 def _iqm(*s, axis=-1):
+    from scipy import stats as ss  # imported on use: 1.3 s, and every test process collects this module
     return ss.trim_mean(s[0], 0.25, axis=axis)
 
 
@@ -254,15 +254,18 @@ def _mean_diff(x, y, axis=-1):
 
 
 def _iqm_diff(x, y, axis=-1):
+    from scipy import stats as ss  # imported on use: 1.3 s, and every test process collects this module
     return ss.trim_mean(x, 0.25, axis=axis) - ss.trim_mean(y, 0.25, axis=axis)
 
 
 def _pooled(*games, axis=-1):  # rliable's aggregate IQM: the IQM of all runs of all games together
+    from scipy import stats as ss  # imported on use: 1.3 s, and every test process collects this module
     return ss.trim_mean(np.concatenate(games, axis=axis), 0.25, axis=axis)
 
 
 def scipy_ci(samples, statistic, n_boot=10_000, seed=0, level=0.95):
     """The reference: scipy's percentile bootstrap CI, called directly."""
+    from scipy import stats as ss  # imported on use: 1.3 s, and every test process collects this module
     ci = ss.bootstrap(samples, statistic, n_resamples=n_boot, method="percentile", confidence_level=level,
                       vectorized=True, rng=np.random.default_rng(seed)).confidence_interval
     return float(ci.low), float(ci.high)

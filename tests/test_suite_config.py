@@ -64,3 +64,31 @@ def test_the_kit_plugin_imports_neither_torch_nor_equiv():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+
+def test_the_harness_tests_share_one_xdist_group(request):
+    """conftest's collection hook gives the tests of harness modules the harness group's xdist_group mark, and a
+    test of equiv none.  Under `--dist loadgroup` the mark must also have reached the node ids the scheduler
+    groups by: xdist's worker writes them in the same hook as the conftest, so the order of the two matters."""
+    import pytest
+
+    class Item:
+        def __init__(self, name):
+            self.path, self.fixturenames, self.marks, self.originalname = SimpleNamespace(name=name), [], [], "test_x"
+
+        def add_marker(self, mark):
+            self.marks.append(mark)
+
+    items = [Item(n) for n in ("test_atari_smoke.py", "test_conformance.py", "test_mutation_kills_atari_learners.py",
+                               "test_targets.py", "test_kit.py", "test_proofs_cli.py")]
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [[m.mark.args for m in item.marks] for item in items] == [[(conftest.HARNESS_GROUP,)]] * 3 + [[]] * 3
+    assert all(isinstance(m, pytest.MarkDecorator) and m.name == "xdist_group" for i in items for m in i.marks)
+
+    if getattr(request.config.option, "loadgroup", False):  # set in xdist workers under --dist loadgroup
+        ids = [item.nodeid for item in request.session.items]
+        module = [node_id.split("::")[0].rsplit("/", 1)[-1] for node_id in ids]
+        if any(map(conftest.is_harness_module, module)):
+            for node_id, name in zip(ids, module):
+                assert node_id.endswith(f"@{conftest.HARNESS_GROUP}") is conftest.is_harness_module(name), node_id
