@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -207,10 +208,10 @@ def main(argv: list[str] | None = None) -> int:
                 summary = sweep(base, args.envs, args.algos, args.seeds, args.frames, args.out,
                                 address=args.address, num_cpus=args.num_cpus, cpus_per_run=args.cpus_per_run,
                                 max_retries=args.max_retries, progress_interval_s=args.progress_interval)
-            except KeyboardInterrupt:  # sweep() has stopped the tasks and recorded them in sweep.json
+            except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: sweep() stopped the tasks, recorded in sweep.json
                 print(f"sweep interrupted: the runs in progress stopped at their last checkpoint (listed in "
                       f"{args.out}/sweep.json); run the same command again to continue", file=sys.stderr)
-                return 130
+                return 128 + int(getattr(stop, "signum", signal.SIGINT))
             bad = {n: s for n, s in summary["status"].items() if s != "finished"}
             print(f"sweep: {summary['finished']}/{summary['runs']} runs finished ({summary['skipped_done']} were "
                   f"already, {summary['ran']} ran now; Ray start {summary['ray_start_s']:.1f} s) -> {summary['out']}")

@@ -9,7 +9,9 @@ directory protocol of ``run.py`` is what makes the sweep safe:
   last checkpoint, and the rows written after that checkpoint are truncated, so nothing is lost or
   counted twice; a run is locked (``flock``) while it runs, so it is never run twice at once;
 * Ray retries a task whose worker died (``--max-retries``); a run that fails by itself (bad
-  config, non-finite loss) is reported, not retried.
+  config, non-finite loss) is reported, not retried;
+* Ctrl-C, or SIGTERM (``kill PID``, for a sweep started in the background, where SIGINT is
+  usually ignored), cancels the tasks and records them as interrupted (exit code 130 / 143).
 
 Ray: a local instance with the machine's cores by default (``--num-cpus`` to change), or an existing
 cluster with ``--address`` (``auto`` or ``HOST:PORT``); there, ``OUT`` must be on storage every node
@@ -25,7 +27,9 @@ import itertools
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +56,38 @@ def grid(base: Config, envs: list[str], algos: list[str], seeds: list[int], fram
     for env in envs:
         resolve_env(env)  # unknown ids fail here, with suggestions
     return [base.replace(env=e, algo=a, seed=s, frames=frames) for e in envs for a in algos for s in seeds]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while the sweep's tasks run: handled exactly as Ctrl-C (tasks stopped, recorded as interrupted)."""
+
+    signum = signal.SIGTERM
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """While the tasks run, SIGTERM (``kill PID``: how a sweep started in the background is stopped) raises
+    :class:`Terminated` instead of killing the driver outright, so the tasks are cancelled and the
+    interrupted runs written to ``sweep.json``.  Only in the main thread (where Python delivers signals);
+    the previous handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise Terminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        if received and not isinstance(stop, Terminated):  # raised inside ray.wait, Ray re-raises it as plain
+            raise Terminated(f"signal {received[0]}") from stop  # KeyboardInterrupt: keep what stopped the sweep
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _shared_config(cfg: Config) -> dict:
@@ -229,36 +265,37 @@ def sweep(base: Config, envs: list[str], algos: list[str], seeds: list[int], fra
         pending = {task.remote(runs[n].to_dict(), str(out / n)): n for n in todo}
         results = {}
         last_print = 0.0
-        try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=min(progress_interval_s, 1.0))
-                for ref in ready:
-                    name = pending.pop(ref)
-                    results[name] = ray.get(ref)
-                    record["runs"][name].update(_recorded(run_state(out / name)), result=results[name])
-                    _atomic_json(out / "sweep.json", record)
-                now = time.monotonic()
-                if progress and (now - last_print >= progress_interval_s or not pending):
-                    last_print = now
-                    states = {n: run_state(out / n) for n in runs}
-                    frames_now = sum(min(s["frames_done"], frames) for s in states.values())
-                    done = sum(is_done(s, frames, runs[n]) or n in results for n, s in states.items())
-                    # queued tasks have not touched their run.json yet; running ones rewrote it this invocation
-                    running = sum(_touched_since(out / n / "run.json", wall_start) for n in pending.values())
-                    fps = (frames_now - frames_at_start) / max(now - t0, 1e-9)
-                    print(progress_line(done, running, len(runs) - done - running, frames_now, total_frames, fps),
-                          file=sys.stderr, flush=True)
-        finally:
-            for ref in pending:  # interrupted: stop the tasks; each resumes from its checkpoint next time
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref, force=True)
-            if started_here:
-                ray.shutdown()
-            invocation["ended"] = _now()
-            invocation["interrupted_runs"] = sorted(pending.values())
-            for n in runs:
-                record["runs"][n].update(_recorded(run_state(out / n)))
-            _atomic_json(out / "sweep.json", record)
+        with terminate_as_interrupt():  # kill PID stops the sweep as Ctrl-C does
+            try:
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=1, timeout=min(progress_interval_s, 1.0))
+                    for ref in ready:
+                        name = pending.pop(ref)
+                        results[name] = ray.get(ref)
+                        record["runs"][name].update(_recorded(run_state(out / name)), result=results[name])
+                        _atomic_json(out / "sweep.json", record)
+                    now = time.monotonic()
+                    if progress and (now - last_print >= progress_interval_s or not pending):
+                        last_print = now
+                        states = {n: run_state(out / n) for n in runs}
+                        frames_now = sum(min(s["frames_done"], frames) for s in states.values())
+                        done = sum(is_done(s, frames, runs[n]) or n in results for n, s in states.items())
+                        # queued tasks have not touched their run.json yet; running ones rewrote it this invocation
+                        running = sum(_touched_since(out / n / "run.json", wall_start) for n in pending.values())
+                        fps = (frames_now - frames_at_start) / max(now - t0, 1e-9)
+                        print(progress_line(done, running, len(runs) - done - running, frames_now, total_frames, fps),
+                              file=sys.stderr, flush=True)
+            finally:
+                for ref in pending:  # interrupted: stop the tasks; each resumes from its checkpoint next time
+                    with contextlib.suppress(Exception):
+                        ray.cancel(ref, force=True)
+                if started_here:
+                    ray.shutdown()
+                invocation["ended"] = _now()
+                invocation["interrupted_runs"] = sorted(pending.values())
+                for n in runs:
+                    record["runs"][n].update(_recorded(run_state(out / n)))
+                _atomic_json(out / "sweep.json", record)
     # a run refused by run.py (another run in its directory) is an error, whatever is on disk
     status = {n: "error" if results.get(n, {}).get("status") == "error" else record["runs"][n]["status"]
               for n in runs}

@@ -1,6 +1,6 @@
 """``sweep``: the grid, its up-front validation, the progress line, the run audit (with negative
 controls) — cheap, in the default suite — and, behind ``-m sweep``, a tiny sweep on a local Ray and
-one that is interrupted (SIGINT to the driver, running tasks force-killed) and resumed.
+one that is interrupted (SIGINT or SIGTERM to the driver, running tasks force-killed) and resumed.
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ def test_tiny_sweep_on_local_ray(tmp_path):
 
 
 @pytest.mark.sweep
-def test_interrupted_sweep_resumes_with_no_run_lost_or_duplicated(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_sweep_resumes_with_no_run_lost_or_duplicated(tmp_path, stop):
     pytest.importorskip("ray", reason="the optional extra sweep is not installed")
     pytest.importorskip("minatar", reason="the optional extra minatar is not installed")
     out = tmp_path / "s"
@@ -148,8 +149,8 @@ def test_interrupted_sweep_resumes_with_no_run_lost_or_duplicated(tmp_path):
                 break
             time.sleep(0.2)
         assert proc.poll() is None, "the sweep ended before it could be interrupted: " + proc.stdout.read().decode()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        proc.send_signal(stop)
+        assert proc.wait(timeout=60) == 128 + stop, proc.stdout.read().decode()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -210,3 +211,47 @@ def test_ctrl_c_ends_a_sweep_with_the_resume_hint_not_a_traceback(tmp_path, monk
     err = capsys.readouterr().err
     assert code == 130 and "sweep interrupted" in err and "run the same command again to continue" in err
     assert "Traceback" not in err
+
+
+def test_sigterm_is_an_interrupt_only_while_the_tasks_run():
+    """Inside terminate_as_interrupt a SIGTERM raises Terminated (a KeyboardInterrupt, so sweep()'s clean-up runs)
+    instead of killing the driver; the handler that was there before is back afterwards."""
+    import atari_check.sweep as sweep_module
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(sweep_module.Terminated) as stopped:
+        with sweep_module.terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGTERM) is not before
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler runs at the next bytecode boundary; never reached
+    assert isinstance(stopped.value, KeyboardInterrupt) and stopped.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before
+    with sweep_module.terminate_as_interrupt():  # and a sweep that ends normally restores it too
+        pass
+    assert signal.getsignal(signal.SIGTERM) is before
+    # ray.wait turns the handler's exception into a plain KeyboardInterrupt: still reported as SIGTERM
+    with pytest.raises(sweep_module.Terminated):
+        with sweep_module.terminate_as_interrupt():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except sweep_module.Terminated:
+                raise KeyboardInterrupt from None
+    with pytest.raises(KeyboardInterrupt) as ctrl_c:  # a real Ctrl-C stays a Ctrl-C
+        with sweep_module.terminate_as_interrupt():
+            raise KeyboardInterrupt
+    assert not isinstance(ctrl_c.value, sweep_module.Terminated)
+
+
+def test_sigterm_ends_a_sweep_with_the_resume_hint_and_exit_code_143(tmp_path, monkeypatch, capsys):
+    import atari_check.sweep as sweep_module
+    from atari_check import cli
+
+    def terminated(*args, **kwargs):
+        raise sweep_module.Terminated("signal 15")
+
+    monkeypatch.setattr(sweep_module, "sweep", terminated)
+    code = cli.main(["sweep", "--envs", "CartPole-v1", "--algos", "sql", "--seeds", "0", "--frames", "160",
+                     "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 143 and "run the same command again to continue" in err and "Traceback" not in err
