@@ -59,17 +59,19 @@ def grid(base: Config, envs: list[str], algos: list[str], seeds: list[int], fram
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM while the sweep's tasks run: handled exactly as Ctrl-C (tasks stopped, recorded as interrupted)."""
+    """SIGTERM while the sweep's tasks run: handled as Ctrl-C is (tasks stopped, recorded as interrupted)."""
 
     signum = signal.SIGTERM
 
 
 @contextlib.contextmanager
 def terminate_as_interrupt():
-    """While the tasks run, SIGTERM (``kill PID``: how a sweep started in the background is stopped) raises
-    :class:`Terminated` instead of killing the driver outright, so the tasks are cancelled and the
-    interrupted runs written to ``sweep.json``.  Only in the main thread (where Python delivers signals);
-    the previous handler is restored afterwards."""
+    """While the tasks run, SIGTERM (``kill PID``: how a sweep started in the background is stopped)
+    raises :class:`Terminated`, so that the tasks are cancelled, the interrupted runs written to
+    ``sweep.json`` and the CLI exits 143 with its resume hint.  (Ray's own handler, installed by
+    ``ray.init``, calls ``sys.exit``: the clean-up ran, but the sweep ended as a failure.)  Further
+    SIGTERMs are ignored until the clean-up is done.  Only in the main thread, where Python delivers
+    signals; the previous handler is restored afterwards."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -77,14 +79,16 @@ def terminate_as_interrupt():
 
     def handler(signum, frame):
         received.append(signum)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second kill must not cut the clean-up short
         raise Terminated(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     except KeyboardInterrupt as stop:
-        if received and not isinstance(stop, Terminated):  # raised inside ray.wait, Ray re-raises it as plain
-            raise Terminated(f"signal {received[0]}") from stop  # KeyboardInterrupt: keep what stopped the sweep
+        if received and not isinstance(stop, Terminated):
+            # raised inside ray.wait, it comes back as a plain KeyboardInterrupt: keep what stopped the sweep
+            raise Terminated(f"signal {received[0]}") from stop
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -262,11 +266,13 @@ def sweep(base: Config, envs: list[str], algos: list[str], seeds: list[int], fra
         total_frames = frames * len(runs)
         frames_at_start = sum(min(s["frames_done"], frames) for s in states.values())
         t0, wall_start = time.monotonic(), time.time()
-        pending = {task.remote(runs[n].to_dict(), str(out / n)): n for n in todo}
-        results = {}
+        pending, results = {}, {}
         last_print = 0.0
+        # after ray.init, which installs Ray's own SIGTERM handler (sys.exit), and before the first task
         with terminate_as_interrupt():  # kill PID stops the sweep as Ctrl-C does
             try:
+                for n in todo:  # one by one: every task submitted before an interrupt is cancelled
+                    pending[task.remote(runs[n].to_dict(), str(out / n))] = n
                 while pending:
                     ready, _ = ray.wait(list(pending), num_returns=1, timeout=min(progress_interval_s, 1.0))
                     for ref in ready:

@@ -79,7 +79,8 @@ _WHOLE_REGISTRY_TESTS = {
 # Test modules whose tests all run in one xdist worker (with `--dist loadgroup`): the harness tests import
 # gymnasium/ALE, MinAtar (with matplotlib), scipy.stats, TorchRL and Stable-Baselines3 and build torch optimisers
 # (whose first construction imports torch._dynamo), ~5 s of first-use imports per process that the other worker,
-# running equiv's and proofs' tests, then never pays.  tests/test_suite_config.py checks the grouping.
+# running equiv's and proofs' tests, then mostly does not pay (tests/test_bug_catalogue.py runs a few harness
+# tests in-process, wherever it runs).  tests/test_suite_config.py checks the grouping.
 HARNESS_GROUP = "harness"
 
 

@@ -214,32 +214,36 @@ def test_ctrl_c_ends_a_sweep_with_the_resume_hint_not_a_traceback(tmp_path, monk
 
 
 def test_sigterm_is_an_interrupt_only_while_the_tasks_run():
-    """Inside terminate_as_interrupt a SIGTERM raises Terminated (a KeyboardInterrupt, so sweep()'s clean-up runs)
-    instead of killing the driver; the handler that was there before is back afterwards."""
+    """Inside terminate_as_interrupt a SIGTERM raises Terminated (a KeyboardInterrupt, so sweep()'s clean-up
+    runs) instead of ending the driver; a second SIGTERM during the clean-up is ignored; the handler that was
+    there before is back afterwards."""
     import atari_check.sweep as sweep_module
 
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(sweep_module.Terminated) as stopped:
-        with sweep_module.terminate_as_interrupt():
-            assert signal.getsignal(signal.SIGTERM) is not before
+    cleaned_up = False
+    with pytest.raises(sweep_module.Terminated) as stopped, sweep_module.terminate_as_interrupt():
+        assert signal.getsignal(signal.SIGTERM) is not before
+        try:
             os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(5)  # the handler runs at the next bytecode boundary; never reached
-    assert isinstance(stopped.value, KeyboardInterrupt) and stopped.value.signum == signal.SIGTERM
+            time.sleep(5)  # the handler runs at the next bytecode boundary: never reached
+        finally:  # sweep()'s clean-up: a second kill must not interrupt it
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            cleaned_up = True
+    assert cleaned_up and isinstance(stopped.value, KeyboardInterrupt) and stopped.value.signum == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is before
     with sweep_module.terminate_as_interrupt():  # and a sweep that ends normally restores it too
         pass
     assert signal.getsignal(signal.SIGTERM) is before
     # ray.wait turns the handler's exception into a plain KeyboardInterrupt: still reported as SIGTERM
-    with pytest.raises(sweep_module.Terminated):
-        with sweep_module.terminate_as_interrupt():
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(5)
-            except sweep_module.Terminated:
-                raise KeyboardInterrupt from None
-    with pytest.raises(KeyboardInterrupt) as ctrl_c:  # a real Ctrl-C stays a Ctrl-C
-        with sweep_module.terminate_as_interrupt():
-            raise KeyboardInterrupt
+    with pytest.raises(sweep_module.Terminated), sweep_module.terminate_as_interrupt():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except sweep_module.Terminated:
+            raise KeyboardInterrupt from None
+    with pytest.raises(KeyboardInterrupt) as ctrl_c, sweep_module.terminate_as_interrupt():  # Ctrl-C stays Ctrl-C
+        raise KeyboardInterrupt
     assert not isinstance(ctrl_c.value, sweep_module.Terminated)
 
 
