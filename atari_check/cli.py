@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                 summary = sweep(base, args.envs, args.algos, args.seeds, args.frames, args.out,
                                 address=args.address, num_cpus=args.num_cpus, cpus_per_run=args.cpus_per_run,
                                 max_retries=args.max_retries, progress_interval_s=args.progress_interval)
-            except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: sweep() stopped the tasks, recorded in sweep.json
+            except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: sweep() stopped and recorded the tasks
                 print(f"sweep interrupted: the runs in progress stopped at their last checkpoint (listed in "
                       f"{args.out}/sweep.json); run the same command again to continue", file=sys.stderr)
                 return 128 + int(getattr(stop, "signum", signal.SIGINT))

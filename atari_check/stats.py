@@ -196,7 +196,7 @@ def _percentile_ci(samples: tuple[np.ndarray, ...], statistic, n_boot: int, seed
     1e308): refused with a ValueError naming ``names``, never reported as a CI.
     """
     res = _ss().bootstrap(samples, statistic, n_resamples=n_boot, method="percentile", vectorized=True,
-                       confidence_level=level, rng=np.random.default_rng(seed))
+                          confidence_level=level, rng=np.random.default_rng(seed))
     lo, hi = np.atleast_1d(res.confidence_interval.low), np.atleast_1d(res.confidence_interval.high)
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
         largest = max(float(np.abs(s).max()) for s in samples)
