@@ -43,6 +43,12 @@ from .run import _setup_torch, device_name, provenance
 BENCH_SCHEMA = "atari_check.bench/2"
 BENCH_PROCESSES_SCHEMA = "atari_check.bench_processes/1"
 MIN_ROUNDS = 3
+
+
+def _require_rounds(rounds: int) -> None:
+    """The project's rule for every ratio bench reports: measured in at least MIN_ROUNDS rounds."""
+    if rounds < MIN_ROUNDS:
+        raise ValueError(f"rounds must be >= {MIN_ROUNDS} (a ratio from one round is not a result), got {rounds}")
 TRAINING_ALGOS = ("a2c-proper", "sql")
 
 
@@ -87,9 +93,7 @@ def serial_limit(env_step_s: float, act_s: float, train_s: float, n_steps: int, 
 
 def summarize(rounds: list[dict[str, Measurement]], n_steps: int, num_envs: int) -> dict:
     """Per-contender spreads and per-round ratios (ratios are paired within a round)."""
-    if len(rounds) < MIN_ROUNDS:
-        raise ValueError(f"rounds must be >= {MIN_ROUNDS} (a ratio from one round is not a result), "
-                         f"got {len(rounds)}")
+    _require_rounds(len(rounds))
     names = list(rounds[0])
     for r, res in enumerate(rounds):
         if set(res) != set(names):
@@ -123,8 +127,7 @@ def summarize(rounds: list[dict[str, Measurement]], n_steps: int, num_envs: int)
 def run_rounds(contenders: dict[str, Callable[[float], Measurement]], rounds: int, seconds: float,
                progress: Callable[[str], None] | None = None) -> tuple[list[dict[str, Measurement]], list]:
     """Measure every contender for ``seconds`` in each of ``rounds`` rounds, order rotated."""
-    if rounds < MIN_ROUNDS:
-        raise ValueError(f"rounds must be >= {MIN_ROUNDS} (a ratio from one round is not a result), got {rounds}")
+    _require_rounds(rounds)
     if not seconds > 0:
         raise ValueError(f"seconds must be > 0, got {seconds!r}")
     orders = rotated_orders(list(contenders), rounds)
@@ -324,8 +327,7 @@ def _sb3_skip_reason(cfg: Config) -> str | None:
 def bench(cfg: Config, rounds: int = 10, seconds: float = 2.0, with_sb3: bool = False,
           progress: Callable[[str], None] | None = None) -> dict:
     """Interleaved, rotated rounds of env-only, a2c-proper, sql (and sb3-a2c); see the module docstring."""
-    if rounds < MIN_ROUNDS:
-        raise ValueError(f"rounds must be >= {MIN_ROUNDS} (a ratio from one round is not a result), got {rounds}")
+    _require_rounds(rounds)
     device = _setup_torch(cfg)
     spec = resolve_env(cfg.env)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -428,8 +430,7 @@ def time_processes(commands: dict, rounds: int, progress: Callable[[str], None] 
     import subprocess
     import tempfile
 
-    if rounds < MIN_ROUNDS:
-        raise ValueError(f"rounds must be >= {MIN_ROUNDS} (a ratio from one round is not a result), got {rounds}")
+    _require_rounds(rounds)
     orders = rotated_orders(list(commands), rounds)
     results = []
     for r, order in enumerate(orders):
@@ -451,9 +452,7 @@ def time_processes(commands: dict, rounds: int, progress: Callable[[str], None] 
 
 def summarize_processes(results: list[dict[str, float]], agent_steps: int, reference: str = SB3_STACK) -> dict:
     """steps/s (agent_steps / wall) per contender, and every other contender / ``reference`` per round."""
-    if len(results) < MIN_ROUNDS:
-        raise ValueError(f"rounds must be >= {MIN_ROUNDS} (a ratio from one round is not a result), "
-                         f"got {len(results)}")
+    _require_rounds(len(results))
     names = list(results[0])
     if any(set(res) != set(names) for res in results) or reference not in names:
         raise ValueError(f"every round must time every contender, {reference!r} included; got "
