@@ -214,6 +214,25 @@ def _select(comparisons, pair, role, envs):
     ]
 
 
+def _require_envs_listed(envs, require_all_envs: bool) -> None:
+    if require_all_envs and envs is None:
+        raise ValueError("require_all_envs needs the list of games (envs), got envs=None")
+
+
+def _partial(what: str, mine: list, envs: tuple[str, ...] | None, require_all_envs: bool) -> CheckResult | None:
+    """``pending`` when ``require_all_envs`` and some game of ``envs`` has no comparison yet: a partial grid
+    is never reported as the whole.  Called after the ``fail`` branch, so a refutation on one game stands."""
+    if not require_all_envs:
+        return None
+    missing = [e for e in envs if not any(e.lower() in c.env.lower() for c in mine)]
+    if not missing:
+        return None
+    return pending(
+        f"{what}: not yet compared on {', '.join(missing)} (every listed game is required; a partial grid is "
+        f"not reported as the whole); so far: {'; '.join(c.describe() for c in mine)}"
+    )
+
+
 def _post_hoc(what: str, mine: list) -> CheckResult | None:
     """``inconclusive`` when a deciding comparison was registered after its runs (``preregistered`` is
     False): decision rules are fixed before the runs, so a post hoc test is reported, never counted."""
@@ -236,6 +255,7 @@ def equivalence_verdict(
     what: str,
     envs: tuple[str, ...] | None = None,
     root: Path | None = None,
+    require_all_envs: bool = False,
 ) -> CheckResult:
     """Decide "``pair`` learn equivalently" from the committed comparisons at ``scale``.
 
@@ -249,8 +269,10 @@ def equivalence_verdict(
       separate, or a sensitivity control that did not — the test lacked
       power) → ``inconclusive``.
 
-    Every equivalence is reported with the smallest margin at which it would pass.
+    With ``require_all_envs``, a game of ``envs`` not compared yet makes any verdict but ``fail``
+    ``pending``.  Every equivalence is reported with the smallest margin at which it would pass.
     """
+    _require_envs_listed(envs, require_all_envs)
     files, comparisons = load_comparisons(scale, root)
     mine = [
         c
@@ -267,6 +289,9 @@ def equivalence_verdict(
     different = [c for c in mine if c.verdict == "different"]
     if different:
         return failed(f"{what}: not reproduced", "; ".join(c.describe() for c in different))
+    partial = _partial(what, mine, envs, require_all_envs)
+    if partial:
+        return partial
     used = {c.file for c in mine}
     controls = [c for c in comparisons if c.role == "negative_control" and c.file in used]
     if all(c.verdict == "equivalent" for c in mine):
@@ -307,13 +332,16 @@ def equivalence_verdict(
 
 
 def noninferiority_verdict(
-    scale: str, pair: tuple[str, str], what: str, envs: tuple[str, ...] | None = None, root: Path | None = None
+    scale: str, pair: tuple[str, str], what: str, envs: tuple[str, ...] | None = None, root: Path | None = None,
+    require_all_envs: bool = False,
 ) -> CheckResult:
     """Decide "``pair[0]`` is the same or better than ``pair[1]``" (one-sided, registered margin).
 
-    pending without a comparison; ``fail`` if any is "inferior"; ``pass`` if all are "non-inferior";
-    else ``inconclusive``.  Each is reported with the smallest margin at which it would pass.
+    pending without a comparison; ``fail`` if any is "inferior"; with ``require_all_envs``, pending while a
+    game of ``envs`` is not compared; ``pass`` if all are "non-inferior"; else ``inconclusive``.  Each is
+    reported with the smallest margin at which it would pass.
     """
+    _require_envs_listed(envs, require_all_envs)
     files, comparisons = load_comparisons(scale, root)
     mine = _select(comparisons, pair, "noninferiority", envs)
     if not mine:
@@ -323,6 +351,9 @@ def noninferiority_verdict(
     if any(c.verdict == "inferior" for c in mine):
         return failed(f"{what}: not reproduced ({pair[0]} inferior)",
                       "; ".join(c.describe() for c in mine if c.verdict == "inferior"))
+    partial = _partial(what, mine, envs, require_all_envs)
+    if partial:
+        return partial
     if all(c.verdict == "non-inferior" for c in mine):
         return _post_hoc(what, mine) or passed(f"{what}: non-inferior in every comparison ({text})")
     return inconclusive(f"{what}: {text}")

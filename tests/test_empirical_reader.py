@@ -16,6 +16,7 @@ from proofs.empirical import (
     ResultsFormatError,
     all_of,
     directional_verdict,
+    equivalence_verdict,
     load_comparisons,
     noninferiority_verdict,
 )
@@ -180,3 +181,48 @@ def test_the_minatar_checks_read_their_own_scale_and_are_pending_until_the_grid_
     assert run_check("empirical_minatar_fig1_noninferiority").outcome == "fail"
     write([_row(env="Pong", verdict="inferior")])
     assert run_check("empirical_minatar_fig1_noninferiority").outcome == "pending"
+    write(_game_rows("MinAtar/Breakout-v1"))  # one game, every row passing: still pending (both are listed)
+    for name in ("empirical_minatar_pg_vs_ql", "empirical_minatar_fig1_noninferiority"):
+        got = run_check(name)
+        assert got.outcome == "pending" and "not yet compared on MinAtar/SpaceInvaders" in got.detail, got.detail
+
+
+def _game_rows(env, equivalence="equivalent", noninferiority="non-inferior"):
+    """One game's deciding rows: a2c-proper vs sql equivalent, the negative control separated, a sensitivity
+    control called different at the same n, and a Fig. 1 non-inferiority row."""
+    return [_row(env=env, b="sql", role="equivalence", kind="equivalence", verdict=equivalence,
+                 expected="equivalent"),
+            _row(env=env, b="sql-unscaled", role="negative_control", kind="equivalence", verdict="different",
+                 expected="different"),
+            _row(env=env, b="sql-unscaled", role="sensitivity", kind="difference", verdict="different",
+                 expected="different", margin=None, smallest_margin=None),
+            _row(env=env, verdict=noninferiority)]
+
+
+@pytest.mark.parametrize("verdict", ["equivalence", "noninferiority"])
+def test_a_verdict_over_listed_games_is_pending_until_every_game_is_compared(tmp_path, verdict):
+    """require_all_envs: Breakout alone, all passing, is pending and names SpaceInvaders; both games pass.
+    Negative control: the same Breakout-only document passes without require_all_envs.  A refutation on the
+    one compared game still fails."""
+    games = ("MinAtar/Breakout", "MinAtar/SpaceInvaders")
+
+    def decide(rows, require=True):
+        _write(tmp_path, rows)
+        if verdict == "equivalence":
+            return equivalence_verdict("gpu", ("a2c-proper", "sql"), "eq", envs=games, root=tmp_path,
+                                       require_all_envs=require)
+        return noninferiority_verdict("gpu", PAIR, "fig1", envs=games, root=tmp_path, require_all_envs=require)
+
+    breakout = _game_rows("MinAtar/Breakout-v1")
+    partial = decide(breakout)
+    assert partial.outcome == "pending", partial.detail
+    assert "not yet compared on MinAtar/SpaceInvaders" in partial.detail and "Breakout-v1" in partial.detail
+    assert decide(breakout, require=False).outcome == "pass"  # the negative control of the rule
+    both = decide(breakout + _game_rows("MinAtar/SpaceInvaders-v1"))
+    assert both.outcome == "pass", both.detail
+    wrong = decide(_game_rows("MinAtar/Breakout-v1", equivalence="different", noninferiority="inferior"))
+    assert wrong.outcome == "fail"
+    with pytest.raises(ValueError, match="require_all_envs needs the list of games"):
+        equivalence_verdict("gpu", ("a2c-proper", "sql"), "eq", root=tmp_path, require_all_envs=True)
+    with pytest.raises(ValueError, match="require_all_envs needs the list of games"):
+        noninferiority_verdict("gpu", PAIR, "fig1", root=tmp_path, require_all_envs=True)
