@@ -209,6 +209,68 @@ def test_the_evidence_script_refuses_to_store_a_partial_grid(tmp_path):
     assert not (tmp_path / "results").exists()
     bad = subprocess.run(["bash", str(script), "nonsense", "x"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "step must be grid or store" in bad.stderr
+    one = subprocess.run(["bash", str(script), "store", str(tmp_path / "sweep"), "MinAtar/Breakout-v1"],
+                         capture_output=True, text=True, check=False, env=env)
+    assert one.returncode == 3 and "1 of 20 runs of MinAtar/Breakout-v1 finished: a partial game" in one.stderr
+    assert not (tmp_path / "results").exists()
+    typo = subprocess.run(["bash", str(script), "store", str(tmp_path / "sweep"), "MinAtar/Breakout"],
+                          capture_output=True, text=True, check=False, env=env)
+    assert typo.returncode == 2 and "game must be one of" in typo.stderr and "got MinAtar/Breakout" in typo.stderr
+
+
+def _finished_game(sweep, env, rng):
+    """A fake finished game of the grid: 4 algorithms × seeds 0–4 with every metrics file store_runs copies."""
+    for algo, level in (("a2c-proper", 5.0), ("sql", 5.0), ("sql-unscaled", 1.0), ("a2c-naive", 5.0)):
+        for seed in range(5):
+            d = _fake_run(sweep / env.replace("/", "_"), algo, seed, list(level + rng.normal(0, 0.1, 20)), env=env)
+            (d / "updates.csv").write_text("frames,update\n1000,1\n")
+            (d / "lockstep.csv").write_text("frames,update,pair,cos_sampled,rel_diff_sampled\n")  # no rows
+
+
+@pytest.mark.slow
+def test_the_evidence_script_stores_one_finished_game_and_never_over_a_stored_one(tmp_path):
+    """`store DIR GAME` with Breakout's 20 runs finished (SpaceInvaders not): the 20 runs are stored and compared.
+    Storing it again is refused and leaves the stored bytes as they were; the full form still refuses the partial
+    grid; once SpaceInvaders is finished too, the full form keeps Breakout as stored and adds the rest."""
+    import os
+    import subprocess
+
+    rng = np.random.default_rng(0)
+    sweep, results = tmp_path / "sweep", tmp_path / "results"
+    _finished_game(sweep, "MinAtar/Breakout-v1", rng)
+    _fake_run(sweep / "MinAtar_SpaceInvaders-v1", "a2c-proper", 0, [1.0], env="MinAtar/SpaceInvaders-v1",
+              status="running")
+    script = SCRIPT.parent / "minatar_evidence.sh"
+    env = {**os.environ, "RESULTS": str(results)}
+
+    def store(*game):
+        return subprocess.run(["bash", str(script), "store", str(sweep), *game], capture_output=True, text=True,
+                              check=False, env=env)
+
+    first = store("MinAtar/Breakout-v1")
+    assert first.returncode == 0, first.stderr
+    stored = sorted(results.glob("runs/MinAtar_Breakout-v1/*/seed*/run.json"))
+    assert len(stored) == 20 and not list(results.glob("runs/MinAtar_SpaceInvaders-v1"))
+    envs = {c["env"] for c in json.loads((results / "compare.json").read_text())["comparisons"]}
+    assert envs == {"MinAtar/Breakout-v1"}
+    before = {p: p.read_bytes() for p in results.glob("runs/**/*") if p.is_file()}
+    again = store("MinAtar/Breakout-v1")
+    assert again.returncode != 0 and "refusing to overwrite 20 stored run(s)" in again.stderr
+    assert {p: p.read_bytes() for p in results.glob("runs/**/*") if p.is_file()} == before
+    whole = store()
+    assert whole.returncode == 3 and "20 of 40 runs finished: a partial grid is not stored" in whole.stderr
+    import shutil
+
+    shutil.rmtree(sweep / "MinAtar_SpaceInvaders-v1")
+    _finished_game(sweep, "MinAtar/SpaceInvaders-v1", rng)
+    (sweep / "sweep.json").write_text("{}")
+    done = store()
+    assert done.returncode == 0, done.stderr
+    assert "MinAtar/Breakout-v1: stored before, kept" in done.stderr
+    assert len(list(results.glob("runs/*/*/seed*/run.json"))) == 40 and (results / "sweep.json").read_text() == "{}"
+    assert {p: p.read_bytes() for p in results.glob("runs/MinAtar_Breakout-v1/**/*") if p.is_file()} == before
+    envs = {c["env"] for c in json.loads((results / "compare.json").read_text())["comparisons"]}
+    assert envs == {"MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1"}
 
 
 def test_the_spread_is_the_larger_of_the_two_metrics_sds(margins_script, tmp_path):
