@@ -11,7 +11,8 @@ directory protocol of ``run.py`` is what makes the sweep safe:
 * Ray retries a task whose worker died (``--max-retries``); a run that fails by itself (bad
   config, non-finite loss) is reported, not retried;
 * Ctrl-C, or SIGTERM (``kill PID``, for a sweep started in the background, where SIGINT is
-  usually ignored), cancels the tasks and records them as interrupted (exit code 130 / 143).
+  usually ignored), cancels the tasks and records them (exit code 130 / 143): a run that had started
+  as ``interrupted_runs``, a queued one as ``cancelled_before_start``.
 
 Ray: a local instance with the machine's cores by default (``--num-cpus`` to change), or an existing
 cluster with ``--address`` (``auto`` or ``HOST:PORT``); there, ``OUT`` must be on storage every node
@@ -298,7 +299,11 @@ def sweep(base: Config, envs: list[str], algos: list[str], seeds: list[int], fra
                 if started_here:
                     ray.shutdown()
                 invocation["ended"] = _now()
-                invocation["interrupted_runs"] = sorted(pending.values())
+                # a run that started rewrote its run.json during this invocation; a queued one never did
+                stopped = sorted(pending.values())
+                invocation["interrupted_runs"] = [n for n in stopped if _touched_since(out / n / "run.json",
+                                                                                        wall_start)]
+                invocation["cancelled_before_start"] = [n for n in stopped if n not in invocation["interrupted_runs"]]
                 for n in runs:
                     record["runs"][n].update(_recorded(run_state(out / n)))
                 _atomic_json(out / "sweep.json", record)

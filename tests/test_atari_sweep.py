@@ -259,3 +259,61 @@ def test_sigterm_ends_a_sweep_with_the_resume_hint_and_exit_code_143(tmp_path, m
                      "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 143 and "run the same command again to continue" in err and "Traceback" not in err
+
+
+class _FakeRay:
+    """Just enough of Ray's API for sweep(): every task is queued; the first ray.wait lets the first
+    submitted run start (it writes its run.json, as run.py does) and is then interrupted, as by Ctrl-C."""
+
+    def __init__(self):
+        self.dirs, self.cancelled = {}, []
+
+    def is_initialized(self):
+        return False
+
+    def init(self, **kwargs):
+        pass
+
+    def shutdown(self):
+        pass
+
+    def remote(self, fn):
+        fake = self
+
+        class Task:
+            def options(self, **kwargs):
+                return self
+
+            def remote(self, cfg, out_dir):
+                ref = object()
+                fake.dirs[ref] = Path(out_dir)
+                return ref
+
+        return Task()
+
+    def wait(self, refs, num_returns, timeout):
+        time.sleep(0.05)  # past the invocation's start by more than the file system's timestamp granularity
+        started = self.dirs[refs[0]]
+        started.mkdir(parents=True)
+        (started / "run.json").write_text(json.dumps({"status": "running", "frames_done": 0}))
+        raise KeyboardInterrupt
+
+    def cancel(self, ref, force):
+        self.cancelled.append(ref)
+
+
+def test_an_interrupted_sweep_records_started_runs_apart_from_queued_ones(tmp_path, monkeypatch):
+    """sweep.json names the run that had started as interrupted and the three still queued as cancelled before
+    they started; every task is cancelled.  Negative control: counting every pending task as interrupted (the
+    old record) would list all four."""
+    fake = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    out = tmp_path / "s"
+    with pytest.raises(KeyboardInterrupt):
+        sweep(Config(num_envs=4), ["CartPole-v1"], ["a2c-proper", "sql"], [0, 1], 800, out, progress=False)
+    names = sorted(run_dir_name("CartPole-v1", a, s) for a in ("a2c-proper", "sql") for s in (0, 1))
+    first = run_dir_name("CartPole-v1", "a2c-proper", 0)
+    invocation = json.loads((out / "sweep.json").read_text())["invocations"][-1]
+    assert invocation["interrupted_runs"] == [first]
+    assert invocation["cancelled_before_start"] == [n for n in names if n != first]
+    assert len(fake.cancelled) == 4 and "ended" in invocation
