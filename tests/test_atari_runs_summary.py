@@ -52,3 +52,20 @@ def test_summary_known_answers(summary_script, tmp_path):
     assert max(len(line) for line in table.splitlines()) <= 120
     with pytest.raises(ValueError, match="no run.json below"):
         summary_script.summarise(tmp_path / "a" / "nothing")
+
+
+def test_lockstep_summary_known_answers_and_the_committed_cartpole_numbers(summary_script, tmp_path):
+    """Hand-made lockstep rows: the max, median and min are the ones written.  On the committed CartPole runs it
+    gives the numbers atari_check/results/cpu/README.md states (2,040 per pair; max 5.2e-12 and 2.6e-12)."""
+    header = "frames,update,pair,cos_sampled,rel_diff_sampled,cos_expected,rel_diff_expected,decomposition_residual\n"
+    for seed, (cos, rel) in enumerate([(0.5, 1e-12), (0.9, 3e-12), (-0.2, 2e-13)]):
+        _run_json(tmp_path / f"seed{seed}", seed, "finished", 1.0, 1.0, 1)
+        (tmp_path / f"seed{seed}" / "lockstep.csv").write_text(header + f"80,1,pg_vs_sql,{cos},0,1,{rel},{rel / 2}\n")
+    got = summary_script.summarise_lockstep(tmp_path)["MinAtar/Breakout-v1 | pg_vs_sql"]
+    assert got == {"diagnostics": 3, "max_rel_diff_expected": 3e-12, "max_decomposition_residual": 1.5e-12,
+                   "median_cos_sampled": 0.5, "min_cos_sampled": -0.2}
+    assert max(len(line) for line in summary_script.format_lockstep({"a | b": got}).splitlines()) <= 120
+    cpu = summary_script.summarise_lockstep(SCRIPT.parents[1] / "results" / "cpu" / "runs")
+    assert cpu["CartPole-v1 | pg_vs_sql"]["diagnostics"] == 2040  # the README: 2,040 diagnostics per pair
+    assert cpu["CartPole-v1 | pg_vs_sql"]["max_rel_diff_expected"] == pytest.approx(5.2e-12, rel=0.05)
+    assert cpu["CartPole-v1 | a2c_vs_sql_matched"]["max_rel_diff_expected"] == pytest.approx(2.6e-12, rel=0.05)

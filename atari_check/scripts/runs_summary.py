@@ -5,7 +5,11 @@ For each (env, algorithm): the number of runs by status, their seeds, the traini
 (a resumed run has more than one), the first start and the last end, and the set of commits, ``git_dirty``
 flags, torch versions and device names the runs recorded.  Nothing is computed that is not in the files.
 
-Run: python atari_check/scripts/runs_summary.py DIR [--json]
+``--lockstep``: instead, per env and lockstep pair over every run's ``lockstep.csv`` (or ``.csv.gz``): the number
+of diagnostics, the largest ``rel_diff_expected`` (the two rules' gradients with (∗)/(∗∗) replaced by their exact
+action-expectation) and ``decomposition_residual``, and the median and smallest ``cos_sampled``.
+
+Run: python atari_check/scripts/runs_summary.py DIR [--json] [--lockstep]
 """
 
 from __future__ import annotations
@@ -61,6 +65,42 @@ def summarise(root: str | Path) -> dict:
     return out
 
 
+def summarise_lockstep(root: str | Path) -> dict:
+    """{"env | pair": {...}} over the lockstep rows of every run below ``root`` (see the module docstring)."""
+    from atari_check.compare import has_metrics, read_metrics
+
+    root = Path(root)
+    files = sorted([*root.rglob("run.json"), *root.rglob("run.json.gz")])
+    if not files:
+        raise ValueError(f"no run.json below {str(root)!r}")
+    rows: dict[str, list[dict]] = {}
+    for f in files:
+        if not has_metrics(f.parent / "lockstep.csv"):
+            continue
+        env = _read(f)["config"]["env"]
+        for row in read_metrics(f.parent / "lockstep.csv"):
+            rows.setdefault(f"{env} | {row['pair']}", []).append(row)
+    out = {}
+    for key, rs in sorted(rows.items()):
+        cos = sorted(float(r["cos_sampled"]) for r in rs)
+        out[key] = {"diagnostics": len(rs),
+                    "max_rel_diff_expected": max(float(r["rel_diff_expected"]) for r in rs),
+                    "max_decomposition_residual": max(float(r["decomposition_residual"]) for r in rs),
+                    "median_cos_sampled": statistics.median(cos), "min_cos_sampled": cos[0]}
+    return out
+
+
+def format_lockstep(summary: dict) -> str:
+    lines = [f"{'env':<24} {'pair':<20} {'diagnostics':>11} {'max rel_diff_expected':>22} {'max residual':>13} "
+             f"{'median cos':>11} {'min cos':>8}", "-" * 115]
+    for key, s in summary.items():
+        env, pair = key.split(" | ")
+        lines.append(f"{env:<24} {pair:<20} {s['diagnostics']:>11} {s['max_rel_diff_expected']:>22.2e} "
+                     f"{s['max_decomposition_residual']:>13.2e} {s['median_cos_sampled']:>11.6f} "
+                     f"{s['min_cos_sampled']:>8.3f}")
+    return "\n".join(lines)
+
+
 def _short(iso: str) -> str:
     """2026-12-01T23:42:05+00:00 -> 12-01 23:42 (UTC, as the run.json files record it)."""
     return f"{iso[5:10]} {iso[11:16]}" if iso else "-"
@@ -84,8 +124,10 @@ def format_summary(summary: dict) -> str:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--json"]
+    args = [a for a in sys.argv[1:] if a not in ("--json", "--lockstep")]
     if len(args) != 1:
-        sys.exit("usage: python atari_check/scripts/runs_summary.py DIR [--json]")
-    result = summarise(args[0])
-    print(json.dumps(result, indent=1) if "--json" in sys.argv else format_summary(result))
+        sys.exit("usage: python atari_check/scripts/runs_summary.py DIR [--json] [--lockstep]")
+    lockstep = "--lockstep" in sys.argv
+    result = summarise_lockstep(args[0]) if lockstep else summarise(args[0])
+    fmt = format_lockstep if lockstep else format_summary
+    print(json.dumps(result, indent=1) if "--json" in sys.argv else fmt(result))
