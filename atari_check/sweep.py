@@ -12,7 +12,9 @@ directory protocol of ``run.py`` is what makes the sweep safe:
   config, non-finite loss) is reported, not retried;
 * Ctrl-C, or SIGTERM (``kill PID``, for a sweep started in the background, where SIGINT is
   usually ignored), cancels the tasks and records them (exit code 130 / 143): a run that had started
-  as ``interrupted_runs``, a queued one as ``cancelled_before_start``.
+  (rewritten its ``run.json`` during the invocation, which ``run.py`` does once the env is set up) as
+  ``interrupted_runs``, any other as ``cancelled_before_start``.  An invocation recorded without
+  ``cancelled_before_start`` predates the split: its ``interrupted_runs`` lists the queued runs too.
 
 Ray: a local instance with the machine's cores by default (``--num-cpus`` to change), or an existing
 cluster with ``--address`` (``auto`` or ``HOST:PORT``); there, ``OUT`` must be on storage every node

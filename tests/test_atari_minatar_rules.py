@@ -231,8 +231,11 @@ def _finished_game(sweep, env, rng):
 def test_the_evidence_script_stores_one_finished_game_and_never_over_a_stored_one(tmp_path):
     """`store DIR GAME` with Breakout's 20 runs finished (SpaceInvaders not): the 20 runs are stored and compared.
     Storing it again is refused and leaves the stored bytes as they were; the full form still refuses the partial
-    grid; once SpaceInvaders is finished too, the full form keeps Breakout as stored and adds the rest."""
+    grid.  Once SpaceInvaders is finished too, the full form refuses (storing nothing) while the sweep's record is
+    missing or differs from a stored one, and while a stored game is incomplete (a store stopped midway); then
+    it keeps Breakout as stored and adds the rest."""
     import os
+    import shutil
     import subprocess
 
     rng = np.random.default_rng(0)
@@ -247,28 +250,44 @@ def test_the_evidence_script_stores_one_finished_game_and_never_over_a_stored_on
         return subprocess.run(["bash", str(script), "store", str(sweep), *game], capture_output=True, text=True,
                               check=False, env=env)
 
+    def stored_bytes(pattern="runs/**/*"):
+        return {p: p.read_bytes() for p in results.glob(pattern) if p.is_file()}
+
     first = store("MinAtar/Breakout-v1")
     assert first.returncode == 0, first.stderr
     stored = sorted(results.glob("runs/MinAtar_Breakout-v1/*/seed*/run.json"))
     assert len(stored) == 20 and not list(results.glob("runs/MinAtar_SpaceInvaders-v1"))
     envs = {c["env"] for c in json.loads((results / "compare.json").read_text())["comparisons"]}
     assert envs == {"MinAtar/Breakout-v1"}
-    before = {p: p.read_bytes() for p in results.glob("runs/**/*") if p.is_file()}
+    before = stored_bytes()
     again = store("MinAtar/Breakout-v1")
-    assert again.returncode != 0 and "refusing to overwrite 20 stored run(s)" in again.stderr
-    assert {p: p.read_bytes() for p in results.glob("runs/**/*") if p.is_file()} == before
+    assert again.returncode == 3 and "MinAtar/Breakout-v1 is stored already" in again.stderr
+    assert stored_bytes() == before
+    both = store("MinAtar/Breakout-v1 MinAtar/SpaceInvaders-v1")
+    assert both.returncode == 2 and "one game at a time" in both.stderr
     whole = store()
     assert whole.returncode == 3 and "20 of 40 runs finished: a partial grid is not stored" in whole.stderr
-    import shutil
 
     shutil.rmtree(sweep / "MinAtar_SpaceInvaders-v1")
     _finished_game(sweep, "MinAtar/SpaceInvaders-v1", rng)
+    missing = store()
+    assert missing.returncode == 3 and "sweep.json is missing" in missing.stderr and stored_bytes() == before
     (sweep / "sweep.json").write_text("{}")
+    (results / "sweep.json").write_text('{"another": "sweep"}')
+    differs = store()
+    assert differs.returncode == 3 and "differs from" in differs.stderr and stored_bytes() == before
+    (results / "sweep.json").unlink()
+    half = results / "runs" / "MinAtar_Breakout-v1" / "sql"
+    shutil.move(half, tmp_path / "moved-sql")  # as if the first store had stopped before its sql runs
+    killed = store()
+    assert killed.returncode == 3 and "holds 15 of 20 stored runs of MinAtar/Breakout-v1" in killed.stderr
+    assert not list(results.glob("runs/MinAtar_SpaceInvaders-v1"))
+    shutil.move(tmp_path / "moved-sql", half)
     done = store()
     assert done.returncode == 0, done.stderr
     assert "MinAtar/Breakout-v1: stored before, kept" in done.stderr
     assert len(list(results.glob("runs/*/*/seed*/run.json"))) == 40 and (results / "sweep.json").read_text() == "{}"
-    assert {p: p.read_bytes() for p in results.glob("runs/MinAtar_Breakout-v1/**/*") if p.is_file()} == before
+    assert stored_bytes("runs/MinAtar_Breakout-v1/**/*") == before
     envs = {c["env"] for c in json.loads((results / "compare.json").read_text())["comparisons"]}
     assert envs == {"MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1"}
 

@@ -303,12 +303,18 @@ class _FakeRay:
 
 
 def test_an_interrupted_sweep_records_started_runs_apart_from_queued_ones(tmp_path, monkeypatch):
-    """sweep.json names the run that had started as interrupted and the three still queued as cancelled before
-    they started; every task is cancelled.  Negative control: counting every pending task as interrupted (the
-    old record) would list all four."""
+    """sweep.json names the run that had started as interrupted and the three still queued (each with a run.json
+    left by an earlier invocation) as cancelled before they started; every task is cancelled.  Negative controls:
+    counting every pending task as interrupted (the old record), or every run with a run.json, fails."""
     fake = _FakeRay()
     monkeypatch.setitem(sys.modules, "ray", fake)
     out = tmp_path / "s"
+    # a resumed grid: the queued runs have a run.json from an earlier invocation (old mtime)
+    for algo, seed in (("a2c-proper", 1), ("sql", 0), ("sql", 1)):
+        old = out / run_dir_name("CartPole-v1", algo, seed) / "run.json"
+        old.parent.mkdir(parents=True)
+        old.write_text(json.dumps({"status": "running", "frames_done": 160}))
+        os.utime(old, (time.time() - 3600, time.time() - 3600))
     with pytest.raises(KeyboardInterrupt):
         sweep(Config(num_envs=4), ["CartPole-v1"], ["a2c-proper", "sql"], [0, 1], 800, out, progress=False)
     names = sorted(run_dir_name("CartPole-v1", a, s) for a in ("a2c-proper", "sql") for s in (0, 1))

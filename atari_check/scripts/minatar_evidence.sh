@@ -33,28 +33,40 @@ case "$STEP" in
     finished() { find "$1" -name run.json -exec grep -l '"status": "finished"' {} + 2>/dev/null | wc -l; }
     GAME="${3:-}"
     if [ -n "$GAME" ]; then
+      case "$GAME" in *" "*) echo "one game at a time, got '$GAME'" >&2; exit 2 ;; esac
       case " $ENVS " in *" $GAME "*) ;; *) echo "game must be one of: $ENVS; got $GAME" >&2; exit 2 ;; esac
       GAMES="$GAME"
     else
       n=$(finished "$DIR")
       if [ "$n" -ne 40 ]; then echo "$n of 40 runs finished: a partial grid is not stored" >&2; exit 3; fi
       GAMES="$ENVS"
-    fi
-    for g in $GAMES; do
-      n=$(finished "$DIR/${g//\//_}")
-      if [ "$n" -ne 20 ]; then echo "$n of 20 runs of $g finished: a partial game is not stored" >&2; exit 3; fi
-    done
-    for g in $GAMES; do
-      sub="${g//\//_}"  # the sweep's directory name: MinAtar/Breakout-v1 -> MinAtar_Breakout-v1
-      if [ -z "$GAME" ] && [ -d "$RESULTS/runs/$sub" ]; then echo "$g: stored before, kept" >&2; continue; fi
-      "$PY" atari_check/scripts/store_runs.py "$DIR/$sub" "$RESULTS/runs/$sub"
-    done
-    if [ -z "$GAME" ]; then
+      # checked before anything is stored, so that a refusal leaves the results tree as it was
+      if [ ! -f "$DIR/sweep.json" ]; then echo "$DIR/sweep.json is missing: the sweep's record" >&2; exit 3; fi
       if [ -e "$RESULTS/sweep.json" ] && ! cmp -s "$DIR/sweep.json" "$RESULTS/sweep.json"; then
         echo "$RESULTS/sweep.json exists and differs from $DIR/sweep.json: not replaced" >&2; exit 3
       fi
-      cp "$DIR/sweep.json" "$RESULTS/sweep.json"
     fi
+    todo=""
+    for g in $GAMES; do
+      sub="${g//\//_}"  # the sweep's directory name: MinAtar/Breakout-v1 -> MinAtar_Breakout-v1
+      n=$(finished "$DIR/$sub")
+      if [ "$n" -ne 20 ]; then echo "$n of 20 runs of $g finished: a partial game is not stored" >&2; exit 3; fi
+      if [ -d "$RESULTS/runs/$sub" ]; then
+        m=$(finished "$RESULTS/runs/$sub")
+        if [ "$m" -ne 20 ]; then  # a store killed midway: each run is atomic, the game is not
+          echo "$RESULTS/runs/$sub holds $m of 20 stored runs of $g (a store stopped midway?): move it away" \
+               "and store again" >&2; exit 3
+        fi
+        if [ -n "$GAME" ]; then echo "$g is stored already ($RESULTS/runs/$sub): not stored again" >&2; exit 3; fi
+        echo "$g: stored before, kept" >&2
+        continue
+      fi
+      todo="$todo $sub"
+    done
+    for sub in $todo; do
+      "$PY" atari_check/scripts/store_runs.py "$DIR/$sub" "$RESULTS/runs/$sub"
+    done
+    if [ -z "$GAME" ]; then cp "$DIR/sweep.json" "$RESULTS/sweep.json"; fi
     "$PY" -m atari_check compare "$RESULTS/runs" --out "$RESULTS" --rules 3
     "$PY" -m atari_check plot "$RESULTS/runs" --out "$RESULTS/minatar_learning_curves.png" ;;
   *) echo "step must be grid or store, got $STEP" >&2; exit 2 ;;

@@ -7,7 +7,8 @@ flags, torch versions and device names the runs recorded.  Nothing is computed t
 
 ``--lockstep``: instead, per env and lockstep pair over every run's ``lockstep.csv`` (or ``.csv.gz``): the number
 of diagnostics, the largest ``rel_diff_expected`` (the two rules' gradients with (∗)/(∗∗) replaced by their exact
-action-expectation) and ``decomposition_residual``, and the median and smallest ``cos_sampled``.
+action-expectation) and ``decomposition_residual``, and the median and smallest ``cos_sampled``, NaN values (written
+where a gradient norm is 0) left out and counted.
 
 Run: python atari_check/scripts/runs_summary.py DIR [--json] [--lockstep]
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -56,7 +58,9 @@ def summarise(root: str | Path) -> dict:
             "frames_per_s": ({"min": fps[0], "median": statistics.median(fps), "max": fps[-1]} if fps else None),
             "segments": sum(len(r.get("segments", [])) for r in runs),
             "first_start": min(r["start_time"] for r in runs),
-            "last_end": max((r.get("end_time") or "" for r in runs), default=""),
+            # while a run is unfinished the group has no end yet
+            "last_end": ("" if any(r["status"] != "finished" for r in runs)
+                         else max(r.get("end_time") or "" for r in runs)),
             "git_commit": sorted({p.get("git_commit") or "?" for p in prov}),
             "git_dirty": sorted({bool(p.get("git_dirty")) for p in prov}),
             "torch": sorted({p.get("torch") or "?" for p in prov}),
@@ -80,24 +84,32 @@ def summarise_lockstep(root: str | Path) -> dict:
         env = _read(f)["config"]["env"]
         for row in read_metrics(f.parent / "lockstep.csv"):
             rows.setdefault(f"{env} | {row['pair']}", []).append(row)
+    def finite(rs, field):  # lockstep writes NaN where a gradient norm is 0; max/sorted would mishandle it
+        values = [float(r[field]) for r in rs]
+        return sorted(v for v in values if not math.isnan(v)), sum(math.isnan(v) for v in values)
+
     out = {}
     for key, rs in sorted(rows.items()):
-        cos = sorted(float(r["cos_sampled"]) for r in rs)
+        cos, cos_nan = finite(rs, "cos_sampled")
+        rel, rel_nan = finite(rs, "rel_diff_expected")
+        res, res_nan = finite(rs, "decomposition_residual")
         out[key] = {"diagnostics": len(rs),
-                    "max_rel_diff_expected": max(float(r["rel_diff_expected"]) for r in rs),
-                    "max_decomposition_residual": max(float(r["decomposition_residual"]) for r in rs),
-                    "median_cos_sampled": statistics.median(cos), "min_cos_sampled": cos[0]}
+                    "max_rel_diff_expected": rel[-1] if rel else math.nan,
+                    "max_decomposition_residual": res[-1] if res else math.nan,
+                    "median_cos_sampled": statistics.median(cos) if cos else math.nan,
+                    "min_cos_sampled": cos[0] if cos else math.nan,
+                    "nan": {"cos_sampled": cos_nan, "rel_diff_expected": rel_nan, "decomposition_residual": res_nan}}
     return out
 
 
 def format_lockstep(summary: dict) -> str:
-    lines = [f"{'env':<24} {'pair':<20} {'diagnostics':>11} {'max rel_diff_expected':>22} {'max residual':>13} "
-             f"{'median cos':>11} {'min cos':>8}", "-" * 115]
+    lines = [f"{'env':<24} {'pair':<20} {'diagnostics':>11} {'max rel_diff_expected':>21} {'max residual':>12} "
+             f"{'median cos':>11} {'min cos':>8} {'NaN':>4}", "-" * 116]
     for key, s in summary.items():
         env, pair = key.split(" | ")
-        lines.append(f"{env:<24} {pair:<20} {s['diagnostics']:>11} {s['max_rel_diff_expected']:>22.2e} "
-                     f"{s['max_decomposition_residual']:>13.2e} {s['median_cos_sampled']:>11.6f} "
-                     f"{s['min_cos_sampled']:>8.3f}")
+        lines.append(f"{env:<24} {pair:<20} {s['diagnostics']:>11} {s['max_rel_diff_expected']:>21.2e} "
+                     f"{s['max_decomposition_residual']:>12.2e} {s['median_cos_sampled']:>11.6f} "
+                     f"{s['min_cos_sampled']:>8.3f} {sum(s['nan'].values()):>4}")
     return "\n".join(lines)
 
 
