@@ -8,6 +8,7 @@ document (the opposite verdict, a margin where there must be none) that must cha
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -213,16 +214,29 @@ def test_a_verdict_over_listed_games_is_pending_until_every_game_is_compared(tmp
                                        require_all_envs=require)
         return noninferiority_verdict("gpu", PAIR, "fig1", envs=games, root=tmp_path, require_all_envs=require)
 
-    breakout = _game_rows("MinAtar/Breakout-v1")
+    breakout = _game_rows("MinAtar/Breakout-v1") + [  # and the deciding rows on the second metric
+        _row(env="MinAtar/Breakout-v1", b="sql", role="equivalence", kind="equivalence", verdict="equivalent",
+             expected="equivalent", metric="final_score"),
+        _row(env="MinAtar/Breakout-v1", metric="final_score")]
     partial = decide(breakout)
     assert partial.outcome == "pending", partial.detail
-    assert "not yet compared on MinAtar/SpaceInvaders" in partial.detail and "Breakout-v1" in partial.detail
+    what = "eq" if verdict == "equivalence" else "fig1"
+    assert partial.detail.startswith(f"{what}: not yet compared on MinAtar/SpaceInvaders (every listed game is "
+                                     f"required; a partial grid is not reported as the whole); so far: ")
+    so_far = partial.detail.split("so far: ", 1)[1].split("; ")
+    assert len(so_far) == 2 and all(x.startswith("MinAtar/Breakout-v1: a2c-proper vs ") for x in so_far)
+    three = ("MinAtar/Breakout", "MinAtar/SpaceInvaders", "MinAtar/Asterix")
+    two_missing = (equivalence_verdict("gpu", ("a2c-proper", "sql"), "eq", envs=three, root=tmp_path,
+                                       require_all_envs=True) if verdict == "equivalence" else
+                   noninferiority_verdict("gpu", PAIR, "fig1", envs=three, root=tmp_path, require_all_envs=True))
+    assert "not yet compared on MinAtar/SpaceInvaders, MinAtar/Asterix (every" in two_missing.detail
     assert decide(breakout, require=False).outcome == "pass"  # the negative control of the rule
     both = decide(breakout + _game_rows("MinAtar/SpaceInvaders-v1"))
     assert both.outcome == "pass", both.detail
     wrong = decide(_game_rows("MinAtar/Breakout-v1", equivalence="different", noninferiority="inferior"))
     assert wrong.outcome == "fail"
-    with pytest.raises(ValueError, match="require_all_envs needs the list of games"):
+    message = "^" + re.escape("require_all_envs needs the list of games (envs), got envs=None") + "$"
+    with pytest.raises(ValueError, match=message):
         equivalence_verdict("gpu", ("a2c-proper", "sql"), "eq", root=tmp_path, require_all_envs=True)
-    with pytest.raises(ValueError, match="require_all_envs needs the list of games"):
+    with pytest.raises(ValueError, match=message):
         noninferiority_verdict("gpu", PAIR, "fig1", root=tmp_path, require_all_envs=True)
