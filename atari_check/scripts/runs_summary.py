@@ -30,12 +30,18 @@ def _read(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def summarise(root: str | Path) -> dict:
-    """{"env | algo": summary} over every ``run.json`` (or ``run.json.gz``) below ``root``."""
+def _run_files(root: str | Path) -> list[Path]:
+    """Every ``run.json`` (or ``run.json.gz``) below ``root``; none is an error."""
     root = Path(root)
     files = sorted([*root.rglob("run.json"), *root.rglob("run.json.gz")])
     if not files:
         raise ValueError(f"no run.json below {str(root)!r}")
+    return files
+
+
+def summarise(root: str | Path) -> dict:
+    """{"env | algo": summary} over every ``run.json`` (or ``run.json.gz``) below ``root``."""
+    files = _run_files(root)
     groups: dict[str, list[dict]] = {}
     for f in files:
         info = _read(f)
@@ -73,10 +79,7 @@ def summarise_lockstep(root: str | Path) -> dict:
     """{"env | pair": {...}} over the lockstep rows of every run below ``root`` (see the module docstring)."""
     from atari_check.compare import has_metrics, read_metrics
 
-    root = Path(root)
-    files = sorted([*root.rglob("run.json"), *root.rglob("run.json.gz")])
-    if not files:
-        raise ValueError(f"no run.json below {str(root)!r}")
+    files = _run_files(root)
     rows: dict[str, list[dict]] = {}
     for f in files:
         if not has_metrics(f.parent / "lockstep.csv"):
